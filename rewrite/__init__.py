@@ -1,0 +1,64 @@
+"""tracegrad: gradients of matrix expressions by equality saturation (import as ``rewrite``).
+
+>>> import rewrite as rw
+>>> str(rw.gradient("a'*X*b", wrt="X", shapes={"a": (3,), "X": (3, 5), "b": (5,)}))
+"a*b'"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .engine import Engine, default_engine
+from .errors import (
+    CanonicalFormError,
+    LimitError,
+    ParseError,
+    RuleFileError,
+    ShapeError,
+    TracegradError,
+    UnsupportedError,
+    WrtError,
+)
+from .expr import Expr, Gradient
+from .report import Limits, Report
+
+__version__ = "0.1.0"
+
+
+def _engine(rules) -> Engine:
+    return Engine(rules) if rules else default_engine()
+
+
+def gradient(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
+             limits: Limits | None = None) -> Gradient:
+    """∂f/∂wrt as an expression (same shape as ``wrt``)."""
+    return _engine(rules).gradient(expr, wrt, shapes, limits)
+
+
+def differential(expr, wrt: str, shapes: dict | None = None,
+                 rules: list[str | Path] | None = None, limits: Limits | None = None) -> Expr:
+    """df in the canonical form ``tr(G'*dX)``."""
+    return _engine(rules).differential(expr, wrt, shapes, limits)
+
+
+def simplify(expr, shapes: dict | None = None, rules: list[str | Path] | None = None) -> Expr:
+    """A simpler equal expression."""
+    return _engine(rules).simplify(expr, shapes)
+
+
+def equivalent(a, b, shapes: dict | None = None, rules: list[str | Path] | None = None) -> bool:
+    """Whether two expressions are equal (proved by the rules, or refuted numerically)."""
+    return _engine(rules).equivalent(a, b, shapes)
+
+
+def parse(text: str, shapes: dict | None = None) -> Expr:
+    """Parse and type-check text into an :class:`Expr`."""
+    return Expr(default_engine().term(text, shapes))
+
+
+__all__ = [
+    "Engine", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
+    "equivalent", "parse", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",
+    "WrtError", "RuleFileError", "LimitError", "CanonicalFormError", "__version__",
+]

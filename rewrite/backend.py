@@ -1,0 +1,600 @@
+"""The only module that talks to egglog: compile rules, insert terms, run with limits, extract.
+
+Terms become constructors of one sort ``M`` (names from :data:`rewrite.terms.OPS`); dimensions
+become ``i64`` (symbolic names are encoded as distinct large primes so that ``vec``'s products
+stay unique).  Shapes are computed in the e-graph by generated typing rules (functions ``rows``
+and ``cols`` without a merge, so an ill-typed union stops the run instead of passing silently),
+and ``isconst``/``varying`` record which classes are free of, or depend on, the variable.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import egglog.bindings as eg
+
+from .errors import CanonicalFormError, LimitError, TracegradError
+from .report import Limits, Report
+from .rules import Rule, RuleSet
+from .terms import CTOR_TO_OP, OPS, Term, make
+from .parse import Elaborator
+
+SORT = "M"
+_HELPER_RULESETS = ("typing", "analysis")
+
+
+class EngineError(TracegradError):
+    """egglog stopped with an internal error (e.g. an ill-typed union from an unsound rule)."""
+
+    kind = "engine"
+
+
+# --------------------------------------------------------------------------------- dims ----
+class DimCodec:
+    """Maps dimensions (ints, names, products ``m*n``) to i64 and back."""
+
+    BASE = 1_000_003
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+        self._next = self.BASE
+
+    def _prime(self) -> int:
+        n = self._next
+        while True:
+            if all(n % p for p in range(2, int(n**0.5) + 1)):
+                self._next = n + 2
+                return n
+            n += 2
+
+    def encode(self, d) -> int:
+        if isinstance(d, int):
+            if not 0 < d < self.BASE:
+                raise TracegradError(f"dimension {d} is too large (limit {self.BASE - 1})")
+            return d
+        code = 1
+        for part in str(d).split("*"):
+            if part.isdigit():
+                code *= int(part)
+                continue
+            if part not in self.codes:
+                c = self._prime()
+                self.codes[part] = c
+                self.names[c] = part
+            code *= self.codes[part]
+        return code
+
+    def decode(self, code: int):
+        if code < self.BASE:
+            return code
+        if code in self.names:
+            return self.names[code]
+        parts, rest = [], code
+        for c, n in sorted(self.names.items()):
+            while rest % c == 0:
+                parts.append(n)
+                rest //= c
+        if rest != 1:
+            parts.insert(0, str(rest))
+        return "*".join(parts)
+
+
+def _rat(v: Fraction) -> str:
+    return f'(bigrat (from-string "{v.numerator}") (from-string "{v.denominator}"))'
+
+
+def _str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ------------------------------------------------------------------------ declarations ----
+def declarations(ruleset_names: list[str]) -> str:
+    ctors = []
+    for o in OPS.values():
+        if o.name == "pvar":
+            continue
+        if o.attr == "name":
+            sig = ["String"] + [SORT] * o.arity
+        elif o.attr == "value":
+            sig = ["BigRat"]
+        elif o.attr == "dims":
+            sig = ["i64"] * (2 if o.name == "fill" else 1)
+        else:
+            sig = [SORT] * o.arity
+        cost = " :cost 1000000" if o.name == "grad" else (" :cost 1000" if o.name == "d" else "")
+        ctors.append(f"({o.ctor} {' '.join(sig)}{cost})")
+    out = [f"(datatype {SORT} {' '.join(ctors)})",
+           f"(function rows ({SORT}) i64 :no-merge)",
+           f"(function cols ({SORT}) i64 :no-merge)",
+           f"(relation isconst ({SORT}))",
+           f"(relation varying ({SORT}))",
+           f"(relation isfree ({SORT}))"]
+    out.extend(f"(ruleset {name})" for name in _HELPER_RULESETS)
+    out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
+    out.extend(_typing_rules())
+    out.extend(_analysis_rules())
+    return "\n".join(out)
+
+
+def rs_name(name: str) -> str:
+    return "rs_" + name.replace("-", "_")
+
+
+def _pattern_of(o) -> tuple[str, list[str]]:
+    if o.attr == "name":
+        args = ["s"] + [f"a{i}" for i in range(o.arity)]
+    elif o.attr == "value":
+        args = ["v"]
+    elif o.attr == "dims":
+        args = ["n0", "n1"] if o.name == "fill" else ["n0"]
+    else:
+        args = [f"a{i}" for i in range(o.arity)]
+    return f"({o.ctor} {' '.join(args)})", args
+
+
+def _typing_rules() -> list[str]:
+    out = []
+    for o in OPS.values():
+        if o.name in ("var", "pvar"):
+            continue
+        pat, _ = _pattern_of(o)
+        facts, vals = [f"(= e {pat})"], []
+        for which, spec in (("rows", o.rows), ("cols", o.cols)):
+            k = spec[0]
+            if k == "1":
+                vals.append("1")
+            elif k in ("r", "c"):
+                v = f"{which}_{k}{spec[1]}"
+                facts.append(f"(= {v} ({'rows' if k == 'r' else 'cols'} a{spec[1]}))")
+                vals.append(v)
+            elif k == "a":
+                vals.append(f"n{spec[1]}")
+            elif k == "rc":
+                facts.append(f"(= rr (rows a{spec[1]})) (= cc (cols a{spec[1]}))")
+                vals.append("(* rr cc)")
+        out.append(f"(rule ({' '.join(facts)}) ((set (rows e) {vals[0]}) (set (cols e) {vals[1]})) "
+                   f":ruleset typing :name \"~type-{o.name}\")")
+    return out
+
+
+def _analysis_rules() -> list[str]:
+    out = []
+    for o in OPS.values():
+        if o.name in ("var", "pvar", "d", "grad"):
+            continue
+        pat, args = _pattern_of(o)
+        margs = [a for a in args if a.startswith("a")]
+        facts = " ".join(f"(isconst {a})" for a in margs)
+        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset analysis "
+                   f":name \"~const-{o.name}\")")
+        free = " ".join(f"(isfree {a})" for a in margs)
+        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset analysis "
+                   f":name \"~free-{o.name}\")")
+        for a in margs:
+            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset analysis "
+                       f":name \"~vary-{o.name}-{a}\")")
+    out.append('(rule ((= e (D a))) ((varying e)) :ruleset analysis :name "~vary-d")')
+    return out
+
+
+# ----------------------------------------------------------------------------- terms ----
+def term_sexpr(t: Term, codec: DimCodec) -> str:
+    """A ground term as an egglog expression."""
+    memo: dict[Term, str] = {}
+
+    def go(n: Term) -> str:
+        if n in memo:
+            return memo[n]
+        o = OPS[n.op]
+        if n.op == "var":
+            s = f"(Var {_str(n.attr)})"
+        elif n.op == "num":
+            s = f"(Num {_rat(n.attr)})"
+        elif o.attr == "dims":
+            s = f"({o.ctor} {' '.join(str(codec.encode(d)) for d in n.attr)})"
+        elif o.attr == "name":
+            s = f"({o.ctor} {_str(n.attr)} {' '.join(go(a) for a in n.args)})"
+        elif n.op == "pvar":
+            raise TracegradError("pattern variable in a ground term")
+        else:
+            s = f"({o.ctor} {' '.join(go(a) for a in n.args)})"
+        memo[n] = s
+        return s
+
+    return go(t)
+
+
+# ----------------------------------------------------------------------------- rules ----
+def _keys(t: Term) -> list[tuple[tuple, object]]:
+    """(key, dim) for every pattern-variable axis and dimension attribute, in a fixed order."""
+    out: list[tuple[tuple, object]] = []
+
+    def go(n: Term, path: tuple) -> None:
+        if n.op == "pvar":
+            out.append((("v", n.attr, 0), n.shape[0]))
+            out.append((("v", n.attr, 1), n.shape[1]))
+        if OPS[n.op].attr == "dims":
+            for i, d in enumerate(n.attr):
+                out.append((("a", path, i), d))
+        for i, a in enumerate(n.args):
+            go(a, (*path, i))
+
+    go(t, ())
+    return out
+
+
+def _arith(expr: str, numvars: set[str]) -> str:
+    """``{k - 1}`` → egglog BigRat arithmetic."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        raise TracegradError(f"cannot read computed number {{{expr}}}") from None
+    ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+    def go(n) -> str:
+        if isinstance(n, ast.BinOp) and type(n.op) in ops:
+            return f"({ops[type(n.op)]} {go(n.left)} {go(n.right)})"
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return f"(neg {go(n.operand)})"
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return _rat(Fraction(str(n.value)))
+        if isinstance(n, ast.Name) and n.id in numvars:
+            return f"n_{n.id}"
+        raise TracegradError(f"cannot compute {{{expr}}}")
+
+    return go(tree)
+
+
+@dataclass
+class _Side:
+    text: str
+    term: Term  # typed jointly with the other side
+
+
+class RuleCompiler:
+    """Compiles a checked :class:`Rule` into egglog ``rewrite`` commands (one per direction)."""
+
+    def __init__(self, rule: Rule, codec: DimCodec, subsume: bool) -> None:
+        self.rule = rule
+        self.codec = codec
+        self.subsume = subsume
+        conds = rule.conditions
+        self.numvars = {c.args[0] for c in conds if c.kind in ("num", "int", "cmp")}
+
+    def commands(self) -> list[str]:
+        r = self.rule
+        out = [self.direction(r.lhs, r.rhs, self._alone(r.lhs_text), r.name)]
+        if not r.directed:
+            out.append(self.direction(r.rhs, r.lhs, self._alone(r.rhs_text), r.name + "<-"))
+        return out
+
+    def _alone(self, text: str) -> Term:
+        r = self.rule
+        conds = r.conditions
+        el = Elaborator(None, r.function_names, rule_mode=True,
+                        scalars=[c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")],
+                        vectors=[c.args[0] for c in conds if c.kind == "vector"],
+                        squares=[c.args[0] for c in conds if c.kind == "square"])
+        for key in r.computed:
+            el.env[key] = (1, 1)
+        for c in conds:
+            if c.kind == "shape":
+                v, m_, n_ = c.args
+                el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
+                el.u.unify(el.env[v][0], el.u.dim(m_))
+                el.u.unify(el.env[v][1], el.u.dim(n_))
+        return el.elaborate(text)
+
+    def direction(self, pat: Term, tmpl: Term, alone: Term, name: str) -> str:
+        joint_keys = _keys(pat)
+        alone_keys = dict(_keys(alone))
+        guards: list[str] = []
+        binds: dict[object, str] = {}  # joint dim -> egglog i64 expression
+        attr_vars: dict[tuple, str] = {}
+
+        def dim_expr(key: tuple) -> str | None:
+            if key[0] == "v":
+                if key[1] in self.numvars:
+                    return None
+                return f"({'rows' if key[2] == 0 else 'cols'} v_{key[1]})"
+            return attr_vars[key]
+
+        for i, (key, _) in enumerate(k for k in joint_keys if k[0][0] == "a"):
+            attr_vars[key] = f"dv{i}"
+        # group keys by the dimension the joint typing requires
+        groups: dict[object, list[tuple]] = {}
+        for key, d in joint_keys:
+            groups.setdefault(d if not isinstance(d, int) else ("int", d), []).append(key)
+        for req, keys in groups.items():
+            seen: dict[object, str] = {}
+            for key in keys:
+                e = dim_expr(key)
+                if e is None:
+                    continue
+                implied = alone_keys.get(key)
+                ik = implied if not isinstance(implied, int) else ("int", implied)
+                if isinstance(req, tuple) and req[0] == "int" and ik != req:
+                    guards.append(f"(= {e} {req[1]})")
+                if ik not in seen:
+                    if seen:
+                        guards.append(f"(= {e} {next(iter(seen.values()))})")
+                    seen[ik] = e
+            if seen:
+                binds[req] = next(iter(seen.values()))
+        for c in self.rule.conditions:
+            v = c.args[0]
+            if c.kind == "scalar" and v not in self.numvars:
+                guards += [f"(= (rows v_{v}) 1)", f"(= (cols v_{v}) 1)"]
+            elif c.kind == "vector":
+                guards.append(f"(= (cols v_{v}) 1)")
+            elif c.kind == "square":
+                guards.append(f"(= (rows v_{v}) (cols v_{v}))")
+            elif c.kind == "const":
+                guards.append(f"(isconst {self._var(v)})")
+            elif c.kind == "free":
+                guards.append(f"(isfree {self._var(v)})")
+            elif c.kind == "varying":
+                guards.append(f"(varying {self._var(v)})")
+            elif c.kind == "int":
+                guards.append(f"(= (denom n_{v}) (bigint 1))")
+            elif c.kind == "cmp":
+                op, lit = c.args[1], c.args[2]
+                guards.append(f"({'=' if op == '==' else op} n_{v} {_rat(lit)})")
+        lhs = self.sexpr(pat, binds, attr_vars, pattern=True)
+        used: dict[str, str] = {}
+        rhs = self.sexpr(tmpl, binds, attr_vars, pattern=False, used=used)
+        guards += [f"(= {v} {e})" for e, v in used.items()]
+        when = f" :when ({' '.join(guards)})" if guards else ""
+        sub = " :subsume" if self.subsume else ""
+        return (f"(rewrite {lhs} {rhs}{when}{sub} :ruleset {rs_name(self.rule.ruleset)} "
+                f":name {_str(name)})")
+
+    def _var(self, v: str) -> str:
+        return f"(Num n_{v})" if v in self.numvars else f"v_{v}"
+
+    def sexpr(self, t: Term, binds: dict, attr_vars: dict, pattern: bool,
+              used: dict | None = None) -> str:
+        def dim(d, key) -> str:
+            if isinstance(d, int):
+                return str(d)
+            if pattern:
+                return attr_vars[key]
+            if d in binds:
+                e = binds[d]
+                if not e.startswith("("):
+                    return e
+                if e not in used:
+                    used[e] = f"bd{len(used)}"
+                return used[e]
+            raise TracegradError(f"rule {self.rule.name}: a dimension on the right-hand side is "
+                                 "not determined by the left-hand side")
+
+        def go(n: Term, path: tuple) -> str:
+            o = OPS[n.op]
+            if n.op == "pvar":
+                if n.attr in self.rule.computed:
+                    return f"(Num {_arith(self.rule.computed[n.attr], self.numvars)})"
+                return self._var(n.attr)
+            if n.op == "num":
+                return f"(Num {_rat(n.attr)})"
+            if o.attr == "dims":
+                ds = [dim(d, ("a", path, i)) for i, d in enumerate(n.attr)]
+                return f"({o.ctor} {' '.join(ds)})"
+            args = " ".join(go(a, (*path, i)) for i, a in enumerate(n.args))
+            if o.attr == "name":
+                return f"({o.ctor} {_str(n.attr)} {args})"
+            return f"({o.ctor} {args})"
+
+        return go(t, ())
+
+
+def compile_rules(rs: RuleSet, codec: DimCodec) -> str:
+    out = []
+    for r in rs.rules:
+        out.extend(RuleCompiler(r, codec, subsume=rs.phases[r.ruleset] == "expand").commands())
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- runs ----
+class Program:
+    """Declarations and compiled rules for one RuleSet, parsed once and replayed per e-graph."""
+
+    def __init__(self, rs: RuleSet) -> None:
+        self.rs = rs
+        self.codec = DimCodec()
+        names = list(rs.phases)
+        text = declarations(names) + "\n" + compile_rules(rs, self.codec)
+        self.text = text
+        probe = eg.EGraph()
+        try:
+            self.commands = probe.parse_program(text)
+        except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
+            raise EngineError(f"internal: rules failed to compile: {e}") from None
+        self._run_cache: dict[str, list] = {}
+
+    def run_commands(self, egraph, phase: str):
+        key = phase
+        if key not in self._run_cache:
+            names = [n for n in self.rs.rulesets_in(phase) if any(
+                r.ruleset == n for r in self.rs.rules)]
+            seq = " ".join(f"(run {rs_name(n)})" for n in names)
+            text = (f"(run-schedule (saturate (run typing)) (saturate (run analysis)) "
+                    f"(seq {seq}))")
+            self._run_cache[key] = egraph.parse_program(text)
+        return self._run_cache[key]
+
+
+class Session:
+    """One e-graph: insert terms, run phases under limits, extract."""
+
+    def __init__(self, program: Program, limits: Limits) -> None:
+        self.p = program
+        self.codec = program.codec
+        self.limits = limits
+        self.eg = eg.EGraph()
+        self.eg.run_program(*program.commands)
+        self.matches: dict[str, int] = {}
+        self.iterations = 0
+        self.history: list[dict] = []
+        self.phases: list[dict] = []
+        self.t0 = time.perf_counter()
+        self.var_shapes: dict[str, tuple] = {}
+        self._n = 0
+
+    def run(self, text: str):
+        try:
+            return self.eg.run_program(*self.eg.parse_program(text))
+        except eg.EggSmolError as e:
+            raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
+        except BaseException as e:  # egglog panics surface as PanicException
+            if type(e).__name__ == "PanicException":
+                raise EngineError(f"e-graph panic (an ill-typed or unsound rule?): "
+                                  f"{str(e).splitlines()[0][:300]}") from None
+            raise
+
+    def add(self, t: Term, varying: set[str] = frozenset()) -> str:
+        """Insert a term; returns the name of its e-class handle.
+
+        Every variable is marked free of differentials, and constant unless it is in
+        ``varying`` (the variable of differentiation).
+        """
+        from .terms import var_shapes
+
+        cmds = []
+        for name, shape in var_shapes(t).items():
+            if name in self.var_shapes:
+                continue
+            self.var_shapes[name] = shape
+            v = f"(Var {_str(name)})"
+            cmds.append(f"(set (rows {v}) {self.codec.encode(shape[0])})")
+            cmds.append(f"(set (cols {v}) {self.codec.encode(shape[1])})")
+            cmds.append(f"(isfree {v})")
+            if name not in varying:
+                cmds.append(f"(isconst {v})")
+        self._n += 1
+        handle = f"$t{self._n}"
+        cmds.append(f"(let {handle} {term_sexpr(t, self.codec)})")
+        self.run("\n".join(cmds))
+        return handle
+
+    def size(self) -> int:
+        out = self.run("(print-size)")
+        return sum(n for name, n in out[0].sizes if name[0].isupper())
+
+    def eclasses(self) -> int:
+        frozen = self.eg.freeze()
+        outs = set()
+        for name, fn in frozen.functions.items():
+            if name in CTOR_TO_OP:
+                outs.update(row.output for row in fn.rows)
+        return len(outs)
+
+    def saturate(self, phase: str, limits: Limits | None = None, stop_when=None) -> str:
+        """Run ``phase`` one iteration at a time; returns the stop reason."""
+        lim = limits or self.limits
+        cmds = self.p.run_commands(self.eg, phase)
+        start = time.perf_counter()
+        reason = "iteration-limit"
+        iters = 0
+        for _ in range(lim.iterations):
+            try:
+                out = self.eg.run_program(*cmds)
+            except eg.EggSmolError as e:
+                raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
+            except BaseException as e:
+                if type(e).__name__ == "PanicException":
+                    raise EngineError("e-graph panic (an ill-typed union: is a rule unsound?): "
+                                      f"{str(e).splitlines()[0][:300]}") from None
+                raise
+            iters += 1
+            report = out[-1].report
+            changed = False
+            for rname, n in report.num_matches_per_rule.items():
+                if rname.startswith("~"):
+                    continue
+                base = rname[:-2] if rname.endswith("<-") else rname
+                self.matches[base] = self.matches.get(base, 0) + n
+            changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
+                if report.iterations else False
+            changed = changed or report.updated
+            n_nodes = self.size()
+            self.history.append({"phase": phase, "iteration": iters, "enodes": n_nodes,
+                                 "seconds": time.perf_counter() - self.t0})
+            if not changed:
+                reason = "saturated"
+                break
+            if n_nodes > lim.enodes:
+                reason = "node-limit"
+                break
+            if time.perf_counter() - start > lim.seconds:
+                reason = "time-limit"
+                break
+            if stop_when is not None and stop_when():
+                reason = "saturated"
+                break
+        self.iterations += iters
+        self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
+        return reason
+
+    def extract(self, handle: str) -> Term:
+        out = self.run(f"(extract {handle})")
+        best = out[0]
+        return self.to_term(best.termdag, best.term)
+
+    def to_term(self, dag, tid) -> Term:
+        memo: dict[int, Term] = {}
+
+        def go(i: int) -> Term:
+            if i in memo:
+                return memo[i]
+            node = dag.get(i)
+            name = node.name
+            if name == "Var":
+                vname = _lit(dag.get(node.args[0]))
+                t = Term("var", (), vname, self.var_shapes[vname])
+            elif name == "Num":
+                t = Term("num", (), _rat_value(dag, node.args[0]), (1, 1))
+            else:
+                op = CTOR_TO_OP[name]
+                o = OPS[op]
+                if o.attr == "dims":
+                    dims = tuple(self.codec.decode(_lit(dag.get(a))) for a in node.args)
+                    t = make(op, attr=dims)
+                elif o.attr == "name":
+                    t = make(op, *(go(a) for a in node.args[1:]), attr=_lit(dag.get(node.args[0])))
+                else:
+                    t = make(op, *(go(a) for a in node.args))
+            memo[i] = t
+            return t
+
+        return go(tid)
+
+    def same_class(self, a: str, b: str) -> bool:
+        try:
+            self.eg.run_program(*self.eg.parse_program(f"(check (= {a} {b}))"))
+            return True
+        except eg.EggSmolError:
+            return False
+
+    def report(self, reason: str) -> Report:
+        return Report(reason, self.iterations, self.eclasses(), self.size(),
+                      time.perf_counter() - self.t0, dict(self.matches), list(self.phases),
+                      list(self.history))
+
+
+def _lit(node):
+    v = node.value
+    return v.value if hasattr(v, "value") else v
+
+
+def _rat_value(dag, tid) -> Fraction:
+    node = dag.get(tid)  # (bigrat (from-string "p") (from-string "q"))
+    p, q = (_lit(dag.get(dag.get(a).args[0])) for a in node.args)
+    return Fraction(int(p), int(q))
+
+
+__all__ = ["Program", "Session", "DimCodec", "EngineError", "LimitError", "CanonicalFormError"]

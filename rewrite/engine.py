@@ -1,0 +1,218 @@
+"""The engine: a rule set compiled once, and the four operations of the public API.
+
+>>> eng = Engine()
+>>> str(eng.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}))
+"(A + A')*X"
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from .backend import Program, Session
+from .errors import CanonicalFormError, LimitError, ShapeError, WrtError
+from .expr import Expr, Gradient
+from .parse import Elaborator, name_free_dims
+from .report import Limits, Report
+from .rules import RuleSet, stock_ruleset, with_user_files
+from .shapes import fmt_shape
+from .terms import OPS, Term, free_vars, make, var
+
+SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
+
+
+class Engine:
+    """Holds a rule set (stock rules plus user files) and runs derivations with limits."""
+
+    def __init__(self, rules: Iterable[str | Path] | RuleSet | None = None,
+                 limits: Limits | None = None) -> None:
+        if isinstance(rules, RuleSet):
+            self.ruleset = rules
+        else:
+            self.ruleset = with_user_files(list(rules or []), stock_ruleset())
+        self.limits = limits or Limits()
+        self._program: Program | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def functions(self):
+        return self.ruleset.functions
+
+    @property
+    def program(self) -> Program:
+        with self._lock:
+            if self._program is None:
+                self._program = Program(self.ruleset)
+            return self._program
+
+    # -- input --------------------------------------------------------------------------
+    def term(self, expr, shapes: dict | None = None) -> Term:
+        """Text (or a sympy MatrixExpr, or an Expr) → typed term."""
+        if isinstance(expr, Expr):
+            return expr.term
+        if isinstance(expr, Term):
+            return expr
+        if not isinstance(expr, str):
+            from .sympy_interop import from_sympy
+
+            return from_sympy(expr, shapes, self)
+        el = Elaborator(shapes, self.functions.names())
+        return name_free_dims(el.elaborate(expr), el.u)
+
+    # -- gradient -----------------------------------------------------------------------
+    def gradient(self, expr, wrt: str, shapes: dict | None = None,
+                 limits: Limits | None = None) -> Gradient:
+        """∂f/∂wrt for a 1×1 expression ``f``; see DESIGN §3 for the layout."""
+        f = self.term(expr, shapes)
+        if not isinstance(wrt, str) or not wrt.isidentifier():
+            raise WrtError(f"wrt must be a single variable name, got {wrt!r}")
+        if wrt not in free_vars(f):
+            names = ", ".join(sorted(free_vars(f))) or "none"
+            raise WrtError(f"variable {wrt!r} does not occur in the expression (its variables: "
+                           f"{names})")
+        if f.shape != (1, 1):
+            raise ShapeError(f"the objective must be 1×1 (a scalar), got {fmt_shape(f.shape)}; "
+                             "wrap it in tr(), sum() or a norm")
+        lim = limits or self.limits
+        s = Session(self.program, lim)
+        x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
+        root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
+        reason = s.saturate("expand")
+        if reason != "saturated":
+            rep = s.report(reason)
+            raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})",
+                             report=rep)
+        reason = s.saturate("close")
+        rep = s.report(reason)
+        g = s.extract(root)
+        if _has(g, ("grad", "d")):
+            why = ("saturation ended" if reason == "saturated" else f"the run stopped on {reason}")
+            raise CanonicalFormError(
+                f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no gradient is "
+                f"returned ({rep})", report=rep)
+        g, srep = self._simplify_term(g)
+        rep.seconds += srep.seconds
+        rep.phases += srep.phases
+        for k, v in srep.matches.items():
+            rep.matches[k] = rep.matches.get(k, 0) + v
+        return Gradient(g, rep, self.functions, s, f=f, wrt=wrt)
+
+    def differential(self, expr, wrt: str, shapes: dict | None = None,
+                     limits: Limits | None = None) -> Expr:
+        """df in canonical form ``tr(G'*dX)`` (``dX`` printed as a name)."""
+        return self.gradient(expr, wrt, shapes, limits).differential
+
+    # -- simplify / equivalent ----------------------------------------------------------
+    def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = ()) -> tuple[Term, Report]:
+        s = Session(self.program, Limits(**SIMPLIFY_LIMITS))
+        h = s.add(canonical_sum(t))
+        reason = "saturated"
+        for ph in (*extra_phases, "simplify"):
+            reason = s.saturate(ph)
+        out = s.extract(h)
+        return out, s.report(reason)
+
+    def simplify(self, expr, shapes: dict | None = None) -> Expr:
+        """An equal expression, as small as the bounded simplification finds."""
+        t = self.term(expr, shapes)
+        out, rep = self._simplify_term(t, ("close",))
+        return Expr(out, rep, self.functions)
+
+    def equivalent(self, a, b, shapes: dict | None = None) -> bool:
+        """True when the rules prove a = b; False when a random point shows they differ.
+
+        Raises :class:`CanonicalFormError` when neither happens within the limits.
+        """
+        import numpy as np
+
+        from .numeric import evaluate, instantiate_dims, random_point
+
+        ta, tb = self._pair(a, b, shapes)
+        if ta.shape != tb.shape:
+            return False
+        s = Session(self.program, Limits(**SIMPLIFY_LIMITS))
+        ha, hb = s.add(ta), s.add(tb)
+        for ph in ("close", "simplify"):
+            if s.same_class(ha, hb):
+                return True
+            s.saturate(ph, stop_when=lambda: s.same_class(ha, hb))
+        if s.same_class(ha, hb):
+            return True
+        both = make("add", ta, tb) if ta.shape == tb.shape else ta
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            dims = instantiate_dims(both, rng)
+            env = random_point(both, rng, dims)
+            va = evaluate(ta, env, self.functions, dims)
+            vb = evaluate(tb, env, self.functions, dims)
+            if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)) and not np.allclose(
+                    va, vb, rtol=1e-8, atol=1e-10):
+                return False
+        raise CanonicalFormError("could not prove the two expressions equal within the limits, "
+                                 "and they agree numerically at random points", report=s.report(
+                                     "saturated"))
+
+    def _pair(self, a, b, shapes) -> tuple[Term, Term]:
+        if isinstance(a, str) and isinstance(b, str):
+            el = Elaborator(shapes, self.functions.names())
+            ta = el.elaborate(a)
+            tb = el.elaborate(b)
+            ta, tb = el.resolve(ta), el.resolve(tb)
+            pair = name_free_dims(make_pair(ta, tb), el.u)
+            return pair.args[0], pair.args[1]
+        return self.term(a, shapes), self.term(b, shapes)
+
+
+def canonical_sum(t: Term) -> Term:
+    """Order the summands of a sum canonically (like terms side by side), left-nested.
+
+    This is the n-ary sum kept outside the rules: commutativity of ``+`` is never a rule.
+    """
+    from .printing import _summands, to_text
+
+    if t.op != "add":
+        return t
+
+    def key(x: Term) -> tuple[str, str]:
+        core = x.args[1] if x.op == "scale" and x.args[0].op == "num" else x
+        return (to_text(core), to_text(x))
+
+    terms = sorted(_summands(t), key=key)
+    out = terms[0]
+    for x in terms[1:]:
+        out = Term("add", (out, x), None, t.shape)
+    return out
+
+
+def make_pair(a: Term, b: Term) -> Term:
+    """A throwaway node holding two terms so they are renamed consistently."""
+    return Term("add", (a, b), None, a.shape)
+
+
+def _walk(t: Term):
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.args)
+
+
+def _has(t: Term, ops: tuple[str, ...]) -> bool:
+    return any(n.op in ops for n in _walk(t))
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+        return _default
+
+
+__all__ = ["Engine", "default_engine", "var", "OPS"]

@@ -1,0 +1,84 @@
+"""Typed errors: every failure the engine reports is a subclass of :class:`TracegradError`.
+
+>>> issubclass(ShapeError, TracegradError)
+True
+>>> str(ParseError("unexpected ')'", position=(1, 5)))
+"1:5: unexpected ')'"
+"""
+
+from __future__ import annotations
+
+
+class TracegradError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+    kind = "error"
+
+    def __init__(self, message: str, position: tuple[int, int] | None = None,
+                 source: str | None = None) -> None:
+        self.message = message
+        self.position = position
+        self.source = source
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ""
+        if self.source:
+            where = f"{self.source}:"
+        if self.position is not None:
+            where += f"{self.position[0]}:{self.position[1]}: "
+        elif where:
+            where += " "
+        return f"{where}{self.message}"
+
+    def to_json(self) -> dict:
+        pos = None
+        if self.position is not None:
+            pos = {"line": self.position[0], "column": self.position[1]}
+        return {"kind": self.kind, "message": self.message, "position": pos}
+
+
+class ParseError(TracegradError):
+    """Malformed text: the position points at the offending character."""
+
+    kind = "parse"
+
+
+class ShapeError(TracegradError):
+    """Operands whose shapes cannot agree (the message names both shapes)."""
+
+    kind = "shape"
+
+
+class UnsupportedError(TracegradError):
+    """A construct the language or the engine does not support."""
+
+    kind = "unsupported"
+
+
+class WrtError(TracegradError):
+    """The differentiation variable is not a single name occurring in the expression."""
+
+    kind = "wrt"
+
+
+class RuleFileError(TracegradError):
+    """A rule file that cannot be loaded: syntax, unbound variable, shape, duplicate, ..."""
+
+    kind = "rule-file"
+
+
+class LimitError(TracegradError):
+    """A run stopped on a limit before the canonical form was reached."""
+
+    kind = "limit"
+
+    def __init__(self, message: str, report: object = None, **kw) -> None:
+        self.report = report
+        super().__init__(message, **kw)
+
+
+class CanonicalFormError(LimitError):
+    """Saturation ended but no term of the form tr(G'*dX) was found: no guess is returned."""
+
+    kind = "canonical-form"

@@ -1,0 +1,103 @@
+"""Result objects: an expression with its printers, and a gradient with f, df and G."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .printing import to_latex, to_text
+from .report import Report
+from .terms import Term, free_vars, var, make
+
+
+@dataclass(eq=False)
+class Expr:
+    """A typed expression. ``str()`` is valid input in the expression language."""
+
+    term: Term
+    report: Report | None = None
+    registry: object = field(default=None, repr=False)
+    session: object = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return to_text(self.term)
+
+    def __repr__(self) -> str:
+        return f"Expr({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Expr):
+            return self.term == other.term
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.term)
+
+    @property
+    def shape(self) -> tuple:
+        return self.term.shape
+
+    @property
+    def variables(self) -> list[str]:
+        return sorted(free_vars(self.term))
+
+    def latex(self) -> str:
+        return to_latex(self.term)
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
+
+    def to_sympy(self):
+        from .sympy_interop import to_sympy
+
+        return to_sympy(self.term)
+
+    def numpy(self):
+        """A callable ``f(**arrays)`` evaluating the expression with numpy.
+
+        Vectors may be passed as 1-D arrays; the result has the expression's shape, with a
+        vector returned 1-D when every vector argument was 1-D, and a 1×1 result as a float.
+        """
+        from .numeric import evaluate
+
+        term, reg = self.term, self.registry
+
+        def fn(**arrays):
+            missing = sorted(set(free_vars(term)) - set(arrays))
+            if missing:
+                raise TypeError(f"missing array(s) for {', '.join(missing)}")
+            out = evaluate(term, arrays, reg)
+            if out.shape == (1, 1):
+                return float(out[0, 0])
+            if out.shape[1] == 1 and term.shape[1] == 1 and any(
+                    np.ndim(a) == 1 for a in arrays.values()):
+                return out[:, 0]
+            return out
+
+        return fn
+
+
+@dataclass(eq=False)
+class Gradient(Expr):
+    """∂f/∂X = G, with the objective ``f`` and the canonical differential df = tr(G'*dX)."""
+
+    f: Term | None = None
+    wrt: str = ""
+
+    @property
+    def objective(self) -> Expr:
+        return Expr(self.f, registry=self.registry)
+
+    @property
+    def differential(self) -> Expr:
+        x = var("d" + self.wrt, self.term.shape)
+        return Expr(make("tr", make("mul", make("t", self.term), x)), self.report, self.registry)
+
+    def _repr_latex_(self) -> str:
+        from .printing import to_latex as tl
+
+        x = self.wrt
+        return (f"$f = {tl(self.f)},\\quad \\mathrm{{d}}f = \\operatorname{{tr}}\\left(G^{{\\top}}"
+                f" \\mathrm{{d}}{x}\\right),\\quad G = \\frac{{\\partial f}}{{\\partial {x}}} = "
+                f"{self.latex()}$")

@@ -1,0 +1,238 @@
+"""Elementwise functions declared in rule files, with derivatives from sympy.
+
+A declaration ``function sigmoid(x) = 1/(1 + exp(-x)); d/dx = sigmoid(x)*(1 - sigmoid(x))``
+defines σ by a scalar sympy expression; the optional derivative is checked against sympy's
+(numerically, at several points) and otherwise derived by sympy.
+
+>>> reg = FunctionRegistry()
+>>> _ = reg.declare("sq", "x**2")
+>>> reg["sq"].derivative_text("A")
+'2 .* (A)'
+>>> reg["sq"].numpy()(3.0)
+9.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from tokenize import TokenError
+
+import numpy as np
+import sympy
+
+from .errors import RuleFileError
+
+X = sympy.Symbol("x", real=True)
+#: names sympy knows natively; a declaration ``function exp(x) = exp(x)`` makes them usable
+PRIMITIVES = {
+    "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
+    "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh, "sqrt": sympy.sqrt,
+    "abs": sympy.Abs, "atan": sympy.atan, "erf": sympy.erf,
+}
+
+
+@dataclass
+class FunctionDecl:
+    """One elementwise function: its scalar definition and derivative (sympy, in ``x``)."""
+
+    name: str
+    definition: sympy.Expr
+    derivative: sympy.Expr
+    expanded: sympy.Expr  # definition with every declared function unfolded
+    source: str = ""
+    registry: FunctionRegistry | None = field(default=None, repr=False)
+
+    def numpy(self):
+        """A numpy ufunc-like callable for the definition."""
+        return sympy.lambdify(X, self.expanded, modules="numpy")
+
+    def derivative_text(self, arg: str) -> str:
+        """σ'(arg) in the expression language, elementwise (``.*``, ``./``, ``.^``)."""
+        names = set(self.registry.names()) if self.registry else set()
+        return to_language(self.derivative, arg, names, self.name)
+
+
+def to_language(e: sympy.Expr, arg: str, names: set[str], owner: str = "?") -> str:
+    """Print a scalar sympy expression in ``x`` as elementwise language text.
+
+    >>> to_language(sympy.exp(-X) / (1 + sympy.exp(-X))**2, "A", {"exp"})
+    'exp(-(A)) ./ (exp(-(A)) + 1) .^ 2'
+    """
+
+    def go(t: sympy.Expr, prec: int) -> str:
+        if t == X:
+            return f"({arg})"
+        if t.is_Rational:
+            p, q = int(t.p), int(t.q)
+            s = str(p) if q == 1 else f"{p}/{q}"
+            return f"({s})" if (q != 1 or p < 0) and prec > 0 else s
+        if t.is_Float:
+            return repr(float(t))
+        if t.is_Add:
+            parts = [go(a, 1) for a in sympy.Add.make_args(t)]
+            out = parts[0]
+            for p in parts[1:]:
+                out += f" - {p[1:]}" if p.startswith("-") and not p.startswith("-(") else f" + {p}"
+            return f"({out})" if prec > 0 else out
+        if t.is_Mul:
+            coeff, rest = t.as_coeff_Mul()
+            if coeff == -1:
+                inner = go(rest, 2)
+                return f"-{inner}"
+            num, den = [], []
+            for f in sympy.Mul.make_args(t):
+                b, ex = f.as_base_exp()
+                if ex.is_Number and ex < 0:
+                    den.append(b if ex == -1 else b ** (-ex))
+                else:
+                    num.append(f)
+            top = " .* ".join(go(f, 2) for f in num) if num else "1"
+            if den:
+                bottom = go(sympy.Mul(*den), 3) if len(den) == 1 else f"({' .* '.join(go(d, 2) for d in den)})"
+                out = f"{top} ./ {bottom}"
+            else:
+                out = top
+            return f"({out})" if prec > 1 else out
+        if t.is_Pow:
+            b, ex = t.as_base_exp()
+            if ex == -1:
+                out = f"1 ./ {go(b, 3)}"
+                return f"({out})" if prec > 1 else out
+            out = f"{go(b, 3)} .^ {go(ex, 3)}"
+            return f"({out})" if prec > 2 else out
+        if isinstance(t, sympy.Function) or t.func in PRIMITIVES.values():
+            fname = t.func.__name__
+            fname = {"Abs": "abs"}.get(fname, fname)
+            if fname not in names:
+                raise RuleFileError(f"the derivative of {owner} uses {fname}(), which is not a "
+                                    f"declared function; declare it with 'function {fname}(x) = ...'")
+            return f"{fname}({go(t.args[0], 0)})"
+        raise RuleFileError(f"the derivative of {owner} contains {t}, which has no elementwise form")
+
+    return go(sympy.sympify(e), 0)
+
+
+class FunctionRegistry:
+    """Declared elementwise functions, in declaration order."""
+
+    def __init__(self) -> None:
+        self._decls: dict[str, FunctionDecl] = {}
+        self._sym: dict[str, object] = {}
+
+    def names(self) -> list[str]:
+        return list(self._decls)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._decls
+
+    def __getitem__(self, name: str) -> FunctionDecl:
+        return self._decls[name]
+
+    def copy(self) -> FunctionRegistry:
+        out = FunctionRegistry()
+        for d in self._decls.values():
+            out._decls[d.name] = FunctionDecl(d.name, d.definition, d.derivative, d.expanded,
+                                              d.source, out)
+        out._sym = dict(self._sym)
+        return out
+
+    def _sympify(self, text: str, name: str, self_primitive: bool = False) -> sympy.Expr:
+        local: dict[str, object] = {"x": X}
+        for n, f in PRIMITIVES.items():
+            local[n] = f
+        for n in self._decls:
+            local[n] = self._sym[n]
+        if not self_primitive and name not in PRIMITIVES:
+            local[name] = sympy.Function(name)
+        try:
+            e = sympy.sympify(text.replace("^", "**"), locals=local)
+        except (sympy.SympifyError, SyntaxError, TypeError, TokenError) as exc:
+            raise RuleFileError(f"function {name}: cannot read {text!r}: {exc}") from None
+        bad = e.free_symbols - {X}
+        if bad:
+            raise RuleFileError(f"function {name}: unknown name(s) {sorted(map(str, bad))}; "
+                                "the argument must be called x")
+        return e
+
+    def declare(self, name: str, definition: str, derivative: str | None = None,
+                source: str = "") -> FunctionDecl:
+        """Declare (or re-declare identically) an elementwise function."""
+        from .parse import BUILTIN_CALLS, RULE_CALLS
+
+        if name in BUILTIN_CALLS or name in RULE_CALLS or len(name) == 1 or not name.isidentifier():
+            raise RuleFileError(f"{name!r} cannot name a function (reserved or a single letter)")
+        primitive = name in PRIMITIVES and definition.replace(" ", "") == f"{name}(x)"
+        e = self._sympify(definition, name, self_primitive=True)
+        if not primitive and e.has(sympy.Function(name)):
+            raise RuleFileError(f"function {name} is defined in terms of itself")
+        expanded = self.expand(e)
+        if primitive:
+            sym = PRIMITIVES[name]
+        else:
+            sym = sympy.Function(name)
+        derived = sympy.diff(expanded, X)
+        if derivative is not None:
+            self._sym[name] = sym
+            self._decls[name] = FunctionDecl(name, e, sympy.Integer(0), expanded, source, self)
+            try:
+                given = self._sympify(derivative, name, self_primitive=True)
+            except RuleFileError:
+                del self._decls[name]
+                raise
+            if not _numerically_equal(self.expand(given), derived):
+                del self._decls[name]
+                raise RuleFileError(f"function {name}: the stated derivative {derivative!r} "
+                                    f"disagrees with sympy's {sympy.simplify(derived)}")
+            deriv = given
+        else:
+            deriv = self._fold(sympy.simplify(derived), name, expanded)
+        self._sym[name] = sym
+        decl = FunctionDecl(name, e, deriv, expanded, source, self)
+        self._decls[name] = decl
+        return decl
+
+    def expand(self, e: sympy.Expr) -> sympy.Expr:
+        """Unfold declared (non-primitive) functions into their definitions."""
+        reps = {}
+        for n, d in self._decls.items():
+            if n in PRIMITIVES and isinstance(self._sym.get(n), type) is False:
+                continue
+            f = self._sym.get(n)
+            if f is not None and f not in PRIMITIVES.values():
+                reps[f] = sympy.Lambda(X, d.expanded)
+        return e.replace(lambda t: t.func in reps, lambda t: reps[t.func](*t.args)) if reps else e
+
+    def _fold(self, deriv: sympy.Expr, name: str, expanded: sympy.Expr) -> sympy.Expr:
+        """Prefer a derivative written with the function itself when that is shorter."""
+        f = sympy.Function(name)(X)
+        try:
+            cand = sympy.simplify(deriv.subs(expanded, f))
+        except Exception:  # pragma: no cover - sympy corner cases
+            return deriv
+        return cand if sympy.count_ops(cand) < sympy.count_ops(deriv) else deriv
+
+
+def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    fa = sympy.lambdify(X, a, modules="numpy")
+    fb = sympy.lambdify(X, b, modules="numpy")
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0.2, 1.8, size=12)
+    with np.errstate(all="ignore"):
+        va = np.asarray(fa(pts), dtype=float) * np.ones_like(pts)
+        vb = np.asarray(fb(pts), dtype=float) * np.ones_like(pts)
+    ok = np.isfinite(va) & np.isfinite(vb)
+    if ok.sum() < 6:
+        return False
+    return bool(np.allclose(va[ok], vb[ok], rtol=1e-9, atol=1e-12))
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> FunctionRegistry:
+    """The functions declared in the stock rule files."""
+    from .rules import stock_ruleset
+
+    return stock_ruleset().functions
+
+
+__all__ = ["FunctionDecl", "FunctionRegistry", "default_registry", "to_language"]

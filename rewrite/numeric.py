@@ -1,0 +1,196 @@
+"""Evaluate terms with numpy, draw random instances, and check gradients by finite differences.
+
+>>> import numpy as np
+>>> from rewrite.parse import parse
+>>> t = parse("tr(A*X)", {"A": (2, 3), "X": (3, 2)})
+>>> float(evaluate(t, {"A": np.eye(2, 3), "X": np.ones((3, 2))}))
+2.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .errors import ShapeError, TracegradError
+from .terms import Term, dims_of, var_shapes
+
+
+def _fn_table(registry=None) -> dict:
+    if registry is None:
+        from .functions import default_registry
+
+        registry = default_registry()
+    return {n: registry[n].numpy() for n in registry.names()}
+
+
+def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
+             dims: Mapping[str, int] | None = None) -> np.ndarray:
+    """Value of ``t`` (a 2-D array) with variables from ``env`` (2-D arrays)."""
+    fns = _fn_table(registry)
+    dims = dict(dims or {})
+    for name, shape in var_shapes(t).items():
+        if name in env:
+            arr = np.asarray(env[name], dtype=float)
+            arr = arr.reshape(_as2d(arr.shape, shape))
+            for d, n in zip(shape, arr.shape, strict=True):
+                if isinstance(d, str):
+                    dims.setdefault(d, n)
+    memo: dict[Term, np.ndarray] = {}
+
+    def dim(d) -> int:
+        if isinstance(d, int):
+            return d
+        if "*" in str(d):
+            out = 1
+            for p in str(d).split("*"):
+                out *= dim(int(p) if p.isdigit() else p)
+            return out
+        if d not in dims:
+            raise ShapeError(f"no value for dimension {d!r}")
+        return dims[d]
+
+    def go(n: Term) -> np.ndarray:
+        if n in memo:
+            return memo[n]
+        op = n.op
+        a = [go(x) for x in n.args]
+        if op == "var":
+            if n.attr not in env:
+                raise TracegradError(f"no value for variable {n.attr!r}")
+            v = np.asarray(env[n.attr], dtype=float)
+            v = v.reshape(_as2d(v.shape, n.shape))
+        elif op == "num":
+            v = np.array([[float(n.attr)]])
+        elif op == "add":
+            v = a[0] + a[1]
+        elif op == "mul":
+            v = a[0] @ a[1]
+        elif op == "scale":
+            v = a[0][0, 0] * a[1]
+        elif op == "had":
+            v = a[0] * a[1]
+        elif op == "hdiv":
+            v = a[0] / a[1]
+        elif op == "t":
+            v = a[0].T
+        elif op == "tr":
+            v = np.array([[np.trace(a[0])]])
+        elif op == "det":
+            v = np.array([[np.linalg.det(a[0])]])
+        elif op == "logdet":
+            sign, ld = np.linalg.slogdet(a[0])
+            v = np.array([[ld if sign > 0 else np.nan]])
+        elif op == "inv":
+            v = np.linalg.inv(a[0])
+        elif op == "mpow":
+            v = np.linalg.matrix_power(a[0], int(n.args[1].attr))
+        elif op == "epow":
+            v = np.power(a[0], a[1])
+        elif op == "epows":
+            v = np.power(a[0], a[1][0, 0])
+        elif op == "fn":
+            v = np.asarray(fns[n.attr](a[0]), dtype=float) * np.ones_like(a[0])
+        elif op == "sum":
+            v = np.array([[a[0].sum()]])
+        elif op == "norm2":
+            v = np.array([[np.linalg.norm(a[0])]])
+        elif op == "fro2":
+            v = np.array([[np.sum(a[0] * a[0])]])
+        elif op == "eye":
+            v = np.eye(dim(n.attr[0]))
+        elif op == "ones":
+            v = np.ones((dim(n.attr[0]), 1))
+        elif op == "fill":
+            v = np.ones((dim(n.attr[0]), dim(n.attr[1])))
+        elif op == "diag":
+            v = np.diag(a[0][:, 0])
+        elif op == "diagv":
+            v = np.diag(a[0]).reshape(-1, 1)
+        elif op == "vec":
+            v = a[0].reshape(-1, 1, order="F")
+        else:
+            raise TracegradError(f"cannot evaluate {op}")
+        memo[n] = v
+        return v
+
+    with np.errstate(all="ignore"):
+        return go(t)
+
+
+def _as2d(shape: tuple, declared: tuple) -> tuple:
+    if len(shape) == 2:
+        return shape
+    if len(shape) == 1:
+        return (shape[0], 1) if declared[1] == 1 or declared[0] != 1 else (1, shape[0])
+    if len(shape) == 0:
+        return (1, 1)
+    raise ShapeError(f"arrays must be at most 2-D, got shape {shape}")
+
+
+def instantiate_dims(t: Term, rng: np.random.Generator, low: int = 2, high: int = 5,
+                     fixed: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Random distinct sizes for the symbolic dimensions of ``t`` (non-square where possible)."""
+    names = sorted({d for d in dims_of(t) if isinstance(d, str) and "*" not in d})
+    out = dict(fixed or {})
+    choices = list(range(low, high + 1))
+    rng.shuffle(choices)
+    for i, n in enumerate(n for n in names if n not in out):
+        out[n] = choices[i % len(choices)]
+    return out
+
+
+def concrete(shape: tuple, dims: Mapping[str, int]) -> tuple[int, int]:
+    def one(d):
+        if isinstance(d, int):
+            return d
+        v = 1
+        for p in str(d).split("*"):
+            v *= int(p) if p.isdigit() else dims[p]
+        return v
+
+    return one(shape[0]), one(shape[1])
+
+
+def random_point(t: Term, rng: np.random.Generator, dims: Mapping[str, int],
+                 spd: set[str] = frozenset(), positive: set[str] = frozenset(),
+                 signs: set[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Random values: ``spd`` names get symmetric positive definite matrices, ``positive``
+    entrywise positive ones, ``signs`` entries ±1."""
+    env = {}
+    for name, shape in sorted(var_shapes(t).items()):
+        r, c = concrete(shape, dims)
+        if name in spd and r == c:
+            m = rng.normal(size=(r, r))
+            env[name] = m @ m.T / r + np.eye(r)
+        elif name in positive:
+            env[name] = rng.uniform(0.5, 2.0, size=(r, c))
+        elif name in signs:
+            env[name] = rng.choice([-1.0, 1.0], size=(r, c))
+        else:
+            env[name] = rng.normal(size=(r, c))
+    return env
+
+
+def finite_difference(f: Term, wrt: str, env: Mapping[str, np.ndarray], registry=None,
+                      dims: Mapping[str, int] | None = None, h: float = 1e-6) -> np.ndarray:
+    """Central differences of scalar ``f`` in every entry of ``env[wrt]``."""
+    x0 = np.asarray(env[wrt], dtype=float)
+    grad = np.zeros_like(x0)
+    e = dict(env)
+    for idx in np.ndindex(x0.shape):
+        xp, xm = x0.copy(), x0.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        e[wrt] = xp
+        fp = evaluate(f, e, registry, dims)[0, 0]
+        e[wrt] = xm
+        fm = evaluate(f, e, registry, dims)[0, 0]
+        grad[idx] = (fp - fm) / (2 * h)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.linalg.norm(a - b) / max(1.0, np.linalg.norm(b)))

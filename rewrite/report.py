@@ -1,0 +1,90 @@
+"""Run limits (with documented defaults) and the Report every run returns.
+
+Defaults, each overridable by argument or environment variable:
+
+================  =========  ==========================
+limit             default    environment variable
+================  =========  ==========================
+iterations        60         ``TRACEGRAD_MAX_ITERATIONS``
+e-nodes           50,000     ``TRACEGRAD_MAX_ENODES``
+seconds           10         ``TRACEGRAD_TIMEOUT``
+================  =========  ==========================
+
+>>> Limits(iterations=5).iterations
+5
+>>> Report("saturated", 3, 10, 12, 0.01).as_json()["stop_reason"]
+'saturated'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+STOP_REASONS = ("saturated", "iteration-limit", "node-limit", "time-limit")
+
+
+def _env_number(name: str, default: float, kind=float):
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        from .errors import UnsupportedError
+
+        raise UnsupportedError(f"environment variable {name}={raw!r} is not a number") from None
+    if value <= 0:
+        from .errors import UnsupportedError
+
+        raise UnsupportedError(f"environment variable {name} must be positive, got {raw}")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds for one equality-saturation run; reaching one is a reported stop reason."""
+
+    iterations: int = 0
+    enodes: int = 0
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.iterations:
+            object.__setattr__(self, "iterations",
+                               int(_env_number("TRACEGRAD_MAX_ITERATIONS", 60, int)))
+        if not self.enodes:
+            object.__setattr__(self, "enodes", int(_env_number("TRACEGRAD_MAX_ENODES", 50_000, int)))
+        if not self.seconds:
+            object.__setattr__(self, "seconds", float(_env_number("TRACEGRAD_TIMEOUT", 10.0)))
+
+
+@dataclass
+class Report:
+    """What a run did: why it stopped, how far it went, which rules fired."""
+
+    stop_reason: str
+    iterations: int
+    eclasses: int
+    enodes: int
+    seconds: float
+    matches: dict[str, int] = field(default_factory=dict)
+    phases: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "stop_reason": self.stop_reason,
+            "iterations": self.iterations,
+            "eclasses": self.eclasses,
+            "enodes": self.enodes,
+            "seconds": round(self.seconds, 6),
+        }
+
+    def fired(self) -> dict[str, int]:
+        """Rules that matched at least once, by name."""
+        return {k: v for k, v in sorted(self.matches.items()) if v}
+
+    def __str__(self) -> str:
+        return (f"stop={self.stop_reason} iterations={self.iterations} e-classes={self.eclasses} "
+                f"e-nodes={self.enodes} seconds={self.seconds:.4f}")

@@ -1,0 +1,471 @@
+"""Rule files: one rule per line, in the expression language, grouped by ruleset (DESIGN §5).
+
+::
+
+    ruleset trace                         # a stock ruleset (its phase is known)
+    ruleset mine in close                 # a new ruleset joins a phase: expand, close, simplify
+    tr-cyclic : tr(A*B) = tr(B*A)         # Matrix Cookbook (16)
+    d-const   : d(C) => 0*C   if const(C)
+    function softsign(x) = x/(1 + abs(x)); d/dx = 1/(1 + abs(x))^2
+
+Single letters are pattern variables; ``{k - 1}`` on a right-hand side is a number computed
+from numeric pattern variables; ``f(A)``/``f'(A)`` range over every declared function.
+
+>>> rs = load_text("ruleset trace\\ntr-t : tr(A') = tr(A)\\n", "demo.rules")
+>>> [r.name for r in rs.rules]
+['tr-t']
+>>> load_text("ruleset trace\\nbad : tr(A) = tr(B)\\n", "x.rules")
+Traceback (most recent call last):
+...
+rewrite.errors.RuleFileError: x.rules:2:15: bad: variable B on the right-hand side is not bound on the left
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ParseError, RuleFileError, ShapeError, TracegradError, UnsupportedError
+from .functions import FunctionRegistry
+from .parse import Elaborator
+from .shapes import DimVar
+from .terms import OPS, Term
+
+PHASES = ("expand", "close", "simplify")
+STOCK_RULESETS = {
+    "differential": "expand", "linear": "expand", "trace": "close", "collect": "close",
+    "simplify": "simplify",
+}
+CONDITIONS = {"scalar": 1, "const": 1, "free": 1, "varying": 1, "square": 1, "vector": 1, "num": 1,
+              "int": 1, "shape": 3}
+_CMP = re.compile(r"^([A-Za-z])\s*(<=|>=|!=|==|<|>)\s*(-?\d+(?:\.\d+)?)$")
+_NAME = re.compile(r"^\s*([A-Za-z][\w\-\[\]\.]*)\s*:(?!=)\s*")
+_FUNC = re.compile(r"^\s*function\s+([A-Za-z_]\w*)\s*\(\s*x\s*\)\s*=\s*(.+)$")
+_FUNVAR = re.compile(r"(?<![\w.])([fgh])('?)\(")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A side condition: ``kind`` is a CONDITIONS key or ``cmp``; ``args`` its arguments."""
+
+    kind: str
+    args: tuple
+
+
+@dataclass
+class Rule:
+    """A checked rule: typed pattern terms plus what the compiler needs to guard shapes."""
+
+    name: str
+    ruleset: str
+    lhs: Term
+    rhs: Term
+    directed: bool
+    conditions: tuple[Condition, ...]
+    computed: dict[str, str]
+    source: str
+    line: int
+    text: str
+    citation: str = ""
+    lhs_text: str = ""
+    rhs_text: str = ""  # with computed numbers replaced by placeholders _c0, _c1, ...
+    function_names: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+@dataclass
+class RuleSet:
+    """Rules, ruleset phases and declared functions: everything the engine runs."""
+
+    rules: list[Rule] = field(default_factory=list)
+    phases: dict[str, str] = field(default_factory=lambda: dict(STOCK_RULESETS))
+    functions: FunctionRegistry = field(default_factory=FunctionRegistry)
+    files: list[str] = field(default_factory=list)
+
+    def copy(self) -> RuleSet:
+        return RuleSet(list(self.rules), dict(self.phases), self.functions.copy(), list(self.files))
+
+    def in_phase(self, phase: str) -> list[Rule]:
+        return [r for r in self.rules if self.phases[r.ruleset] == phase]
+
+    def rulesets_in(self, phase: str) -> list[str]:
+        return [n for n, p in self.phases.items() if p == phase]
+
+    def key(self) -> tuple:
+        return tuple((r.ruleset, r.name, r.text) for r in self.rules) + tuple(
+            sorted(self.phases.items())) + tuple(self.functions.names())
+
+
+def _strip_comment(line: str) -> tuple[str, str]:
+    if "#" in line:
+        i = line.index("#")
+        return line[:i], line[i + 1:].strip()
+    return line, ""
+
+
+def _split_top(text: str, sep: str) -> list[tuple[int, str]]:
+    """Split at ``sep`` outside parentheses; returns (offset, piece) pairs."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "({":
+            depth += 1
+        elif ch in ")}":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            out.append((start, text[start:i]))
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    out.append((start, text[start:]))
+    return out
+
+
+def _find_if(text: str) -> int:
+    depth = 0
+    for m in re.finditer(r"[(){}]|\bif\b", text):
+        tok = m.group(0)
+        if tok in "({":
+            depth += 1
+        elif tok in ")}":
+            depth -= 1
+        elif depth == 0:
+            return m.start()
+    return -1
+
+
+def _matching_paren(text: str, open_idx: int) -> int:
+    depth = 0
+    for i in range(open_idx, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _instantiate_function_vars(body: str, fname: str, registry: FunctionRegistry) -> str:
+    """Replace ``f(``/``f'(`` by the function ``fname`` and its derivative."""
+    out = body
+    while True:
+        m = _FUNVAR.search(out)
+        if not m:
+            return out
+        if m.group(2):  # derivative
+            close = _matching_paren(out, m.end() - 1)
+            if close < 0:
+                raise RuleFileError("unbalanced parentheses after f'")
+            arg = out[m.end():close]
+            out = out[:m.start()] + "(" + registry[fname].derivative_text(arg) + ")" + out[close + 1:]
+        else:
+            out = out[:m.start()] + fname + "(" + out[m.end():]
+
+
+class _Loader:
+    def __init__(self, target: RuleSet, source: str) -> None:
+        self.rs = target
+        self.source = source
+        self.current: str | None = None
+        self.names = {r.name for r in target.rules}
+
+    def error(self, line: int, col: int, name: str | None, msg: str) -> RuleFileError:
+        prefix = f"{name}: " if name else ""
+        return RuleFileError(f"{prefix}{msg}", position=(line, col), source=self.source)
+
+    def load(self, text: str) -> None:
+        lines = text.splitlines()
+        # functions first, so that rules anywhere in the file may use them
+        for no, raw in enumerate(lines, 1):
+            body, _ = _strip_comment(raw)
+            m = _FUNC.match(body)
+            if m:
+                self.function(no, m.group(1), m.group(2))
+            elif body.strip().startswith("function"):
+                raise self.error(no, 1, None, "malformed declaration; expected "
+                                 "'function NAME(x) = DEFINITION[; d/dx = DERIVATIVE]'")
+        for no, raw in enumerate(lines, 1):
+            body, citation = _strip_comment(raw)
+            if not body.strip() or _FUNC.match(body):
+                continue
+            words = body.split()
+            if words[0] == "ruleset":
+                self.header(no, words)
+                continue
+            self.rule_line(no, raw, body, citation)
+
+    def function(self, no: int, name: str, rest: str) -> None:
+        parts = [p.strip() for p in rest.split(";")]
+        definition, deriv = parts[0], None
+        for p in parts[1:]:
+            m = re.match(r"^d/dx\s*=\s*(.+)$", p)
+            if not m:
+                raise self.error(no, 1, name, f"expected 'd/dx = ...' after ';', got {p!r}")
+            deriv = m.group(1)
+        try:
+            self.rs.functions.declare(name, definition, deriv, source=f"{self.source}:{no}")
+        except RuleFileError as e:
+            raise self.error(no, 1, name, e.message) from None
+
+    def header(self, no: int, words: list[str]) -> None:
+        if len(words) == 2:
+            name = words[1]
+            if name not in self.rs.phases:
+                raise self.error(no, 9, None, f"unknown ruleset {name!r}; declare a new one with "
+                                 f"'ruleset {name} in PHASE' (PHASE: {', '.join(PHASES)})")
+        elif len(words) == 4 and words[2] == "in":
+            name, phase = words[1], words[3]
+            if phase not in PHASES:
+                raise self.error(no, 1, None, f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
+            old = self.rs.phases.get(name)
+            if old is not None and old != phase:
+                raise self.error(no, 1, None, f"ruleset {name!r} already runs in phase {old!r}")
+            self.rs.phases[name] = phase
+        else:
+            raise self.error(no, 1, None, "expected 'ruleset NAME' or 'ruleset NAME in PHASE'")
+        if not re.match(r"^[A-Za-z][\w\-]*$", name):
+            raise self.error(no, 9, None, f"bad ruleset name {name!r}")
+        self.current = name
+
+    def rule_line(self, no: int, raw: str, body: str, citation: str) -> None:
+        m = _NAME.match(body)
+        if not m:
+            raise self.error(no, 1, None, "expected 'name : lhs = rhs' or 'name : lhs => rhs'")
+        name = m.group(1)
+        if self.current is None:
+            raise self.error(no, 1, name, "rule before any 'ruleset NAME' line")
+        rest_off = m.end()
+        rest = body[rest_off:]
+        if _FUNVAR.search(rest):
+            if not self.rs.functions.names():
+                raise self.error(no, 1, name, "f(...) ranges over declared functions; none are declared")
+            for fname in self.rs.functions.names():
+                try:
+                    inst = _instantiate_function_vars(rest, fname, self.rs.functions)
+                except RuleFileError as e:
+                    raise self.error(no, rest_off + 1, name, e.message) from None
+                self.rule(no, f"{name}[{fname}]", inst, None, citation, raw)
+        else:
+            self.rule(no, name, rest, rest_off, citation, raw)
+
+    def rule(self, no, name, rest, rest_off, citation, raw) -> None:
+        def col(off: int) -> int:
+            return (rest_off + off + 1) if rest_off is not None else 1
+
+        if name in self.names:
+            raise self.error(no, 1, name, "duplicate rule name")
+        self.names.add(name)
+        cond_text = ""
+        k = _find_if(rest)
+        eq_text = rest if k < 0 else rest[:k]
+        if k >= 0:
+            cond_text = rest[k + 2:]
+        parts = _split_top(eq_text, "=>")
+        directed = len(parts) == 2
+        if len(parts) > 2:
+            raise self.error(no, col(0), name, "more than one '=>'")
+        if not directed:
+            parts = _split_top(eq_text, "=")
+            if len(parts) != 2:
+                raise self.error(no, col(0), name, "expected exactly one '=' or '=>'")
+        (loff, lhs_text), (roff, rhs_text) = parts
+        if not lhs_text.strip() or not rhs_text.strip():
+            raise self.error(no, col(roff if lhs_text.strip() else loff), name, "empty side")
+        phase = self.rs.phases[self.current]
+        if phase == "expand" and not directed:
+            raise self.error(no, col(0), name, "rules of an expand-phase ruleset must be directed (=>)")
+        conds = self.conditions(no, name, cond_text, col(k + 2) if k >= 0 else 1)
+        computed: dict[str, str] = {}
+
+        def brace(mt: re.Match) -> str:
+            key = f"_c{len(computed)}"
+            computed[key] = mt.group(1)
+            return key
+
+        if "{" in lhs_text:
+            raise self.error(no, col(loff + lhs_text.index("{")), name,
+                             "computed numbers {...} are allowed only on a right-hand side")
+        rhs_sub = re.sub(r"\{([^{}]*)\}", brace, rhs_text)
+        if not directed and computed:
+            raise self.error(no, col(roff), name, "an equation cannot compute numbers; use '=>'")
+        scalars = [c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")]
+        vectors = [c.args[0] for c in conds if c.kind == "vector"]
+        squares = [c.args[0] for c in conds if c.kind == "square"]
+        el = Elaborator(None, self.rs.functions.names(), rule_mode=True, scalars=scalars,
+                        vectors=vectors, squares=squares)
+        for key in computed:
+            el.env[key] = (1, 1)
+        for c in conds:
+            if c.kind == "shape":
+                v, m_, n_ = c.args
+                el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
+                el.u.unify(el.env[v][0], el.u.dim(m_))
+                el.u.unify(el.env[v][1], el.u.dim(n_))
+        try:
+            lhs = el.elaborate(lhs_text)
+        except TracegradError as e:
+            raise self._at(e, no, col(loff), name, "left") from None
+        lhs_vars = _pvars(lhs)
+        for c in conds:
+            if c.args[0] not in lhs_vars:
+                raise self.error(no, col(k + 2), name,
+                                 f"condition on {c.args[0]}, which is not on the left-hand side")
+        rhs_alone = None
+        if not directed:
+            # the reverse direction needs the RHS to bind every LHS variable
+            el2 = Elaborator(None, self.rs.functions.names(), rule_mode=True, scalars=scalars,
+                             vectors=vectors, squares=squares)
+            try:
+                rhs_alone = el2.elaborate(rhs_sub)
+            except TracegradError as e:
+                raise self._at(e, no, col(roff), name, "right") from None
+            missing = sorted(lhs_vars - _pvars(rhs_alone))
+            if missing:
+                raise self.error(no, col(loff), name, f"variable {missing[0]} on the left-hand side is "
+                                 "not bound on the right (needed for the reverse direction)")
+        try:
+            rhs = el.elaborate(rhs_sub)
+        except ShapeError as e:
+            raise self.error(no, col(roff) + ((e.position[1] - 1) if e.position else 0), name,
+                             f"the two sides cannot have the same shape: {e.message}") from None
+        except TracegradError as e:
+            raise self._at(e, no, col(roff), name, "right") from None
+        unbound = sorted(_pvars(rhs) - lhs_vars - set(computed))
+        if unbound:
+            pos = _var_offset(rhs_sub, unbound[0])
+            raise self.error(no, col(roff + pos), name,
+                             f"variable {unbound[0]} on the right-hand side is not bound on the left")
+        if not (el.u.unify(lhs.shape[0], rhs.shape[0]) and el.u.unify(lhs.shape[1], rhs.shape[1])):
+            raise self.error(no, col(roff), name, "the two sides cannot have the same shape: "
+                             f"{el.shape_str(lhs.shape)} and {el.shape_str(rhs.shape)}")
+        for key, expr in computed.items():
+            for v in re.findall(r"[A-Za-z_]\w*", expr):
+                if v not in {c.args[0] for c in conds if c.kind in ("num", "int", "cmp")}:
+                    raise self.error(no, col(roff), name, f"{{{expr}}} uses {v}, which is not a "
+                                     "numeric pattern variable (add num(...) or int(...))")
+        lhs, rhs = el.resolve(lhs), el.resolve(rhs)
+        if lhs == rhs:
+            raise self.error(no, col(0), name, "both sides are the same")
+        self.rs.rules.append(Rule(
+            name=name, ruleset=self.current, lhs=lhs, rhs=rhs, directed=directed,
+            conditions=tuple(conds), computed=computed, source=self.source, line=no,
+            text=raw.strip(), citation=citation, lhs_text=lhs_text, rhs_text=rhs_sub,
+            function_names=tuple(self.rs.functions.names())))
+
+    def _at(self, e: TracegradError, no: int, base_col: int, name: str, side: str) -> RuleFileError:
+        c = base_col + ((e.position[1] - 1) if e.position else 0)
+        msg = e.message
+        if isinstance(e, UnsupportedError) and "unknown function" in msg:
+            msg = msg + " (declare it with 'function NAME(x) = ...')"
+        elif isinstance(e, (ParseError, ShapeError)):
+            msg = f"{side}-hand side: {msg}"
+        return self.error(no, c, name, msg)
+
+    def conditions(self, no: int, name: str, text: str, col: int) -> list[Condition]:
+        out: list[Condition] = []
+        if not text.strip():
+            if text:
+                raise self.error(no, col, name, "'if' without conditions")
+            return out
+        for _, piece in _split_top(text, ","):
+            p = piece.strip()
+            m = _CMP.match(p)
+            if m:
+                out.append(Condition("cmp", (m.group(1), m.group(2), Fraction(m.group(3)))))
+                continue
+            m = re.match(r"^([a-z]+)\s*\(([^()]*)\)$", p)
+            if not m or m.group(1) not in CONDITIONS:
+                known = ", ".join(f"{k}(...)" for k in CONDITIONS)
+                raise self.error(no, col, name, f"unknown condition {p!r}; known: {known}, k > 0")
+            args = tuple(a.strip() for a in m.group(2).split(","))
+            if len(args) != CONDITIONS[m.group(1)] or not all(args):
+                raise self.error(no, col, name, f"{m.group(1)}() takes {CONDITIONS[m.group(1)]} "
+                                 "argument(s)")
+            if len(args[0]) != 1:
+                raise self.error(no, col, name, f"{m.group(1)}() applies to a pattern variable")
+            out.append(Condition(m.group(1), args))
+        return out
+
+
+def _pvars(t: Term) -> set[str]:
+    out, stack = set(), [t]
+    while stack:
+        n = stack.pop()
+        if n.op == "pvar":
+            out.add(n.attr)
+        stack.extend(n.args)
+    return out
+
+
+def _dimvars(t: Term) -> set[DimVar]:
+    out, stack = set(), [t]
+    while stack:
+        n = stack.pop()
+        out.update(d for d in n.shape if isinstance(d, DimVar))
+        if OPS[n.op].attr == "dims":
+            out.update(d for d in n.attr if isinstance(d, DimVar))
+        stack.extend(n.args)
+    return out
+
+
+def _var_offset(text: str, v: str) -> int:
+    m = re.search(rf"(?<![\w.]){re.escape(v)}(?!\w)", text)
+    return m.start() if m else 0
+
+
+def load_text(text: str, source: str = "<rules>", base: RuleSet | None = None) -> RuleSet:
+    """Load rule-file text on top of ``base`` (a copy is made); errors are RuleFileError."""
+    rs = base.copy() if base is not None else RuleSet()
+    _Loader(rs, source).load(text)
+    rs.files.append(source)
+    return rs
+
+
+def load_file(path: str | Path, base: RuleSet | None = None) -> RuleSet:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleFileError(f"cannot read rule file: {e}", source=str(path)) from None
+    return load_text(text, p.name if base is None or not base.files else str(path), base)
+
+
+def stock_dir() -> Path:
+    """Where the stock rule files live (installed package data, or the source checkout)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "_rules", here.parent / "rules"):
+        if cand.is_dir():
+            return cand
+    raise RuleFileError("stock rule files not found")  # pragma: no cover
+
+
+STOCK_ORDER = ("functions.rules", "differential.rules", "linear.rules", "trace.rules",
+               "collect.rules", "simplify.rules")
+
+
+@lru_cache(maxsize=1)
+def stock_ruleset() -> RuleSet:
+    """The stock rules shipped with the package, loaded once."""
+    d = stock_dir()
+    names = [n for n in STOCK_ORDER if (d / n).exists()]
+    names += sorted(p.name for p in d.glob("*.rules") if p.name not in STOCK_ORDER)
+    rs = RuleSet()
+    for n in names:
+        rs = load_text((d / n).read_text(encoding="utf-8"), n, rs)
+    return rs
+
+
+def with_user_files(paths, base: RuleSet | None = None) -> RuleSet:
+    """The stock rules plus user rule files (their rules join the named rulesets)."""
+    rs = base or stock_ruleset()
+    for p in paths:
+        rs = load_file(p, rs)
+    return rs

@@ -1,0 +1,213 @@
+"""Typed matrix terms: an immutable tree of operator nodes, each carrying its shape.
+
+Every value is two-dimensional; ``shape`` is ``(rows, cols)`` with ints or dimension names.
+The operator table :data:`OPS` is the language definition shared by the parser, the printers,
+the e-graph backend (constructor names and typing) and the numeric evaluator.
+
+>>> x = var("x", (3, 1))
+>>> t = make("mul", make("t", x), x)
+>>> t.shape
+(1, 1)
+>>> sorted(free_vars(t))
+['x']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """How an operator is typed and named.
+
+    ``rows``/``cols`` describe the result dimensions: ``("r", i)`` rows of argument i,
+    ``("c", i)`` its columns, ``("a", k)`` the k-th dimension attribute, ``("1",)`` one,
+    ``("rc", i)`` rows times columns of argument i.
+    """
+
+    name: str
+    arity: int
+    ctor: str
+    rows: tuple
+    cols: tuple
+    attr: str = ""  # "", "name", "value", "dims"
+
+
+def _op(name, arity, ctor, rows, cols, attr=""):
+    return OpInfo(name, arity, ctor, rows, cols, attr)
+
+
+_R0, _C0, _R1, _C1, _ONE = ("r", 0), ("c", 0), ("r", 1), ("c", 1), ("1",)
+OPS: dict[str, OpInfo] = {
+    o.name: o
+    for o in [
+        _op("var", 0, "Var", None, None, "name"),
+        _op("pvar", 0, "PVar", None, None, "name"),
+        _op("num", 0, "Num", _ONE, _ONE, "value"),
+        _op("add", 2, "Add", _R0, _C0),
+        _op("mul", 2, "Mul", _R0, _C1),
+        _op("scale", 2, "Scale", _R1, _C1),
+        _op("had", 2, "Had", _R0, _C0),
+        _op("hdiv", 2, "HDiv", _R0, _C0),
+        _op("t", 1, "T", _C0, _R0),
+        _op("tr", 1, "Tr", _ONE, _ONE),
+        _op("det", 1, "Det", _ONE, _ONE),
+        _op("logdet", 1, "Logdet", _ONE, _ONE),
+        _op("inv", 1, "Inv", _R0, _C0),
+        _op("mpow", 2, "MPow", _R0, _C0),
+        _op("epow", 2, "EPow", _R0, _C0),
+        _op("epows", 2, "EPowS", _R0, _C0),
+        _op("fn", 1, "Fn", _R0, _C0, "name"),
+        _op("sum", 1, "Sum", _ONE, _ONE),
+        _op("norm2", 1, "Norm2", _ONE, _ONE),
+        _op("fro2", 1, "Fro2", _ONE, _ONE),
+        _op("eye", 0, "Eye", ("a", 0), ("a", 0), "dims"),
+        _op("ones", 0, "Ones", ("a", 0), _ONE, "dims"),
+        _op("fill", 0, "Fill", ("a", 0), ("a", 1), "dims"),
+        _op("diag", 1, "Diag", _R0, _R0),
+        _op("diagv", 1, "DiagV", _R0, _ONE),
+        _op("vec", 1, "Vec", ("rc", 0), _ONE),
+        _op("d", 1, "D", _R0, _C0),
+        _op("grad", 2, "Grad", _R1, _C1),
+    ]
+}
+CTOR_TO_OP = {o.ctor: o.name for o in OPS.values()}
+SCALAR_FUNCS = ("tr", "det", "logdet", "sum", "norm2", "fro2")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One node: operator, arguments, attribute (name, value or dims) and shape."""
+
+    op: str
+    args: tuple[Term, ...] = ()
+    attr: object = None
+    shape: tuple = (1, 1)
+    _hash: int = field(default=0, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.op, self.args, self.attr, self.shape)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        from .printing import to_text
+
+        return f"Term({to_text(self)!r})"
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape == (1, 1)
+
+
+def result_shape(op: str, args: tuple[Term, ...], attr: object) -> tuple:
+    """Shape of ``op(args)`` from the operator table (arguments assumed well typed)."""
+    info = OPS[op]
+
+    def spec(s):
+        kind = s[0]
+        if kind == "1":
+            return 1
+        if kind == "r":
+            return args[s[1]].shape[0]
+        if kind == "c":
+            return args[s[1]].shape[1]
+        if kind == "a":
+            return attr[s[1]]
+        if kind == "rc":
+            r, c = args[s[1]].shape
+            return mul_dims(r, c)
+        raise ValueError(s)
+
+    return (spec(info.rows), spec(info.cols))
+
+
+def mul_dims(a, b):
+    """Product of two dimensions (``vec`` of an m×n matrix has m*n rows).
+
+    >>> mul_dims(2, 3), mul_dims("m", 1), mul_dims("m", "n")
+    (6, 'm', 'm*n')
+    """
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    return f"{a}*{b}"
+
+
+def make(op: str, *args: Term, attr: object = None) -> Term:
+    """Build a node, computing its shape from the operator table."""
+    return Term(op, tuple(args), attr, result_shape(op, tuple(args), attr))
+
+
+def var(name: str, shape: tuple) -> Term:
+    return Term("var", (), name, tuple(shape))
+
+
+def num(value) -> Term:
+    """>>> num(0.5).attr
+    Fraction(1, 2)
+    """
+    if isinstance(value, float):
+        value = Fraction(value).limit_denominator(10**12)
+    return Term("num", (), Fraction(value), (1, 1))
+
+
+def free_vars(t: Term) -> set[str]:
+    out: set[str] = set()
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        if n.op == "var":
+            out.add(n.attr)
+        stack.extend(n.args)
+    return out
+
+
+def var_shapes(t: Term) -> dict[str, tuple]:
+    """Name → shape of every variable in ``t``."""
+    out: dict[str, tuple] = {}
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        if n.op == "var":
+            out[n.attr] = n.shape
+        stack.extend(n.args)
+    return out
+
+
+def contains(t: Term, op: str) -> bool:
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        if n.op == op:
+            return True
+        stack.extend(n.args)
+    return False
+
+
+def size(t: Term) -> int:
+    """Number of nodes.
+
+    >>> size(make("t", var("A", (2, 3))))
+    2
+    """
+    return 1 + sum(size(a) for a in t.args)
+
+
+def dims_of(t: Term) -> set:
+    """Every dimension (int or name) appearing in the shapes below ``t``."""
+    out: set = set()
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        out.update(n.shape)
+        if OPS[n.op].attr == "dims":
+            out.update(n.attr)
+        stack.extend(n.args)
+    return out
