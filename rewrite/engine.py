@@ -2,7 +2,7 @@
 
 >>> eng = Engine()
 >>> str(eng.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}))
-"(A + A')*X"
+"(A' + A)*X"
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def to_language(e: sympy.Expr, arg: str, names: set[str], owner: str = "?") -> s
     """Print a scalar sympy expression in ``x`` as elementwise language text.
 
     >>> to_language(sympy.exp(-X) / (1 + sympy.exp(-X))**2, "A", {"exp"})
-    'exp(-(A)) ./ (exp(-(A)) + 1) .^ 2'
+    'exp(-(A)) ./ ((1 + exp(-(A))) .^ 2)'
     """
 
     def go(t: sympy.Expr, prec: int) -> str:

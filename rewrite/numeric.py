@@ -3,7 +3,7 @@
 >>> import numpy as np
 >>> from rewrite.parse import parse
 >>> t = parse("tr(A*X)", {"A": (2, 3), "X": (3, 2)})
->>> float(evaluate(t, {"A": np.eye(2, 3), "X": np.ones((3, 2))}))
+>>> float(evaluate(t, {"A": np.eye(2, 3), "X": np.ones((3, 2))})[0, 0])
 2.0
 """
 

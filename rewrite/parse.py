@@ -11,7 +11,7 @@ its diagonal.
 >>> parse("A*B", {"A": (2, 3), "B": (4, 5)})
 Traceback (most recent call last):
 ...
-rewrite.errors.ShapeError: 1:2: '*' needs inner dimensions to agree: left is 2×3, right is 4×5
+rewrite.errors.ShapeError: 1:1: '*' needs inner dimensions to agree: left is 2×3, right is 4×5
 >>> parse("(a'*x)^2", {"a": (3,), "x": (3,)}).op
 'epows'
 """

@@ -1,7 +1,7 @@
 """Printers: the expression language (valid input, minimal parentheses) and LaTeX.
 
 >>> from rewrite.parse import parse
->>> to_text(parse("(A + A')*X - 1*B", {"A": (3, 3), "X": (3, 2), "B": (3, 2)}))
+>>> to_text(parse("(A + A')*X - B", {"A": (3, 3), "X": (3, 2), "B": (3, 2)}))
 "(A + A')*X - B"
 >>> to_text(parse("X^2' + 1", {"X": (2, 2)}))
 "X^2' + 1"

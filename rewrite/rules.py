@@ -14,10 +14,10 @@ from numeric pattern variables; ``f(A)``/``f'(A)`` range over every declared fun
 >>> rs = load_text("ruleset trace\\ntr-t : tr(A') = tr(A)\\n", "demo.rules")
 >>> [r.name for r in rs.rules]
 ['tr-t']
->>> load_text("ruleset trace\\nbad : tr(A) = tr(B)\\n", "x.rules")
+>>> load_text("ruleset trace\\nbad : tr(A) => tr(B)\\n", "x.rules")
 Traceback (most recent call last):
 ...
-rewrite.errors.RuleFileError: x.rules:2:15: bad: variable B on the right-hand side is not bound on the left
+rewrite.errors.RuleFileError: x.rules:2:19: bad: variable B on the right-hand side is not bound on the left
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ class Unifier:
 
 
 def fmt_dim(d: object) -> str:
-    """>>> fmt_dim(3), fmt_dim('n')
+    """Text of one dimension.
+
+    >>> fmt_dim(3), fmt_dim('n')
     ('3', 'n')
     """
     return str(d) if not isinstance(d, DimVar) else "?"

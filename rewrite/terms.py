@@ -150,7 +150,9 @@ def var(name: str, shape: tuple) -> Term:
 
 
 def num(value) -> Term:
-    """>>> num(0.5).attr
+    """A number node (floats are read as the nearest simple fraction).
+
+    >>> num(0.5).attr
     Fraction(1, 2)
     """
     if isinstance(value, float):

@@ -1,0 +1,154 @@
+"""The ``tracegrad`` command line (DESIGN §6). Errors: one line on stderr, exit code 2.
+
+>>> main(["grad", "tr(A*X)", "--wrt", "X", "--shape", "A=2,3", "--shape", "X=3,2"])
+A'
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import TracegradError
+
+EPILOG = """examples:
+  tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n
+  tracegrad grad "norm2sq(X*w - y)" --wrt w --shape X=m,n --shape w=n --shape y=m --format json
+  tracegrad simplify "tr(A') + tr(A)" --shape A=n,n
+  tracegrad equiv "tr(A*B*C)" "tr(C*A*B)"
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: exit code 2, no traceback
+        self.print_usage(sys.stderr)
+        print(f"tracegrad: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _shapes(items: list[str] | None) -> dict:
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise TracegradError(f"--shape expects NAME=DIMS, got {item!r}")
+        name, dims = item.split("=", 1)
+        name = name.strip()
+        if not name.isidentifier():
+            raise TracegradError(f"--shape: bad variable name {name!r}")
+        parts = [p.strip() for p in dims.split(",")] if dims.strip() else []
+        if len(parts) > 2 or any(not p for p in parts):
+            raise TracegradError(f"--shape {item!r}: give at most two comma-separated dimensions")
+        out[name] = tuple(int(p) if p.isdigit() else p for p in parts)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(prog="tracegrad", description="Matrix calculus by equality saturation.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"tracegrad {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("--shape", action="append", metavar="NAME=DIMS",
+                        help="e.g. X=n,k (matrix), w=n (vector), c= (scalar)")
+        sp.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
+        sp.add_argument("--format", choices=["text", "latex", "json"], default="text")
+
+    g = sub.add_parser("grad", help="gradient of a scalar expression")
+    g.add_argument("expr")
+    g.add_argument("--wrt", required=True)
+    g.add_argument("--check", action="store_true",
+                   help="verify numerically against finite differences at a random point")
+    common(g)
+    s = sub.add_parser("simplify", help="simplify an expression")
+    s.add_argument("expr")
+    common(s)
+    e = sub.add_parser("equiv", help="are two expressions equal?")
+    e.add_argument("a")
+    e.add_argument("b")
+    common(e)
+    return p
+
+
+def _fail(err: TracegradError, fmt: str) -> int:
+    if fmt == "json":
+        print(json.dumps({"error": err.to_json()}), file=sys.stderr)
+    else:
+        print(f"tracegrad: {err.kind} error: {err}", file=sys.stderr)
+    return 2
+
+
+def run(args) -> int:
+    from .engine import Engine, default_engine
+
+    eng = Engine(args.rules) if args.rules else default_engine()
+    shapes = _shapes(args.shape)
+    if args.cmd == "grad":
+        g = eng.gradient(args.expr, args.wrt, shapes)
+        checked = None
+        if args.check:
+            checked = check_gradient(g)
+        if args.format == "json":
+            out = {"expr": args.expr, "wrt": args.wrt, "gradient": str(g),
+                   "differential": str(g.differential), "latex": g.latex(),
+                   "report": g.report.as_json()}
+            if checked is not None:
+                out["check"] = {"relative_error": checked}
+            print(json.dumps(out))
+        elif args.format == "latex":
+            print(g.latex())
+        else:
+            print(g)
+            if checked is not None:
+                print(f"check: matches finite differences (relative error {checked:.1e})",
+                      file=sys.stderr)
+        return 0
+    if args.cmd == "simplify":
+        r = eng.simplify(args.expr, shapes)
+        print(json.dumps({"expr": args.expr, "simplified": str(r), "latex": r.latex()})
+              if args.format == "json" else (r.latex() if args.format == "latex" else r))
+        return 0
+    same = eng.equivalent(args.a, args.b, shapes)
+    print(json.dumps({"equivalent": same}) if args.format == "json" else str(same).lower())
+    return 0
+
+
+def check_gradient(g) -> float:
+    """Relative error of ``g`` against central differences at a random instance; raises if wrong."""
+    import numpy as np
+
+    from .numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
+
+    rng = np.random.default_rng(0)
+    dims = instantiate_dims(g.f, rng)
+    env = random_point(g.f, rng, dims)
+    grad = evaluate(g.term, env, g.registry, dims)
+    fd = finite_difference(g.f, g.wrt, env, g.registry, dims)
+    if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fd))):
+        raise TracegradError("--check: the expression is not finite at the random point drawn "
+                             "(domain restrictions?); the gradient was not verified")
+    err = relative_error(grad.reshape(fd.shape), fd)
+    if err > 1e-5:
+        raise TracegradError(f"--check FAILED: relative error {err:.2e} against finite differences")
+    return err
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except TracegradError as e:
+        return _fail(e, getattr(args, "format", "text"))
+    except RecursionError:
+        return _fail(TracegradError("expression too deeply nested"), args.format)
+    except MemoryError:
+        return _fail(TracegradError("out of memory"), args.format)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

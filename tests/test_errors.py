@@ -1,0 +1,96 @@
+"""Bad input gets a typed error with a position; the CLI exits with code 2 and no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+import rewrite as rw
+from rewrite.cli import main
+
+
+@pytest.mark.parametrize("text,pos", [
+    ("tr(X'*A*X", (1, 10)), ("a +", (1, 4)), ("(a))", (1, 4)), ("a ** b", (1, 4)),
+    ("a b", (1, 3)), ("x\u2019", (1, 2)), ("", (1, 1)), ("tr()", (1, 4)),
+])
+def test_parse_errors_have_positions(text, pos):
+    with pytest.raises(rw.ParseError) as e:
+        rw.parse(text)
+    assert e.value.position == pos
+
+
+@pytest.mark.parametrize("text,shapes,fragment", [
+    ("A*B", {"A": (2, 3), "B": (4, 5)}, "2×3"),
+    ("A + B", {"A": (2, 3), "B": (3, 2)}, "3×2"),
+    ("tr(A)", {"A": (2, 3)}, "square"),
+    ("det(A)", {"A": ("m", "n")}, "square"),
+    ("A .* B", {"A": (2, 3), "B": (2, 2)}, "same shape"),
+    ("A / B", {"A": (2, 3), "B": (2, 2)}, "1×1"),
+    ("norm2(A)", {"A": (2, 3)}, "vector"),
+])
+def test_shape_errors_name_both_shapes(text, shapes, fragment):
+    with pytest.raises(rw.ShapeError) as e:
+        rw.parse(text, shapes)
+    assert fragment in str(e.value)
+    assert e.value.position is not None
+
+
+def test_unknown_function():
+    with pytest.raises(rw.UnsupportedError) as e:
+        rw.parse("foo(X)")
+    assert e.value.position == (1, 1)
+
+
+def test_matrix_power_needs_integer():
+    with pytest.raises(rw.UnsupportedError):
+        rw.parse("X^0.5", {"X": (2, 2)})
+
+
+@pytest.mark.parametrize("wrt", ["Y", "X*2", ["X"], ""])
+def test_bad_wrt(wrt):
+    with pytest.raises(rw.WrtError):
+        rw.gradient("tr(X)", wrt, {"X": (2, 2)})
+
+
+def test_matrix_valued_objective():
+    with pytest.raises(rw.ShapeError):
+        rw.gradient("X*A", "X", {"X": (2, 2), "A": (2, 2)})
+
+
+def test_unsupported_gradient_is_an_error_not_a_guess():
+    # vec(X)'*a has a gradient (a reshaped) that the language cannot write
+    with pytest.raises(rw.CanonicalFormError):
+        rw.gradient("vec(X)'*a", "X", {"X": (2, 3), "a": (6,)})
+
+
+def test_deep_nesting_is_a_clean_error():
+    with pytest.raises(rw.ParseError):
+        rw.parse("(" * 10_000 + "x" + ")" * 10_000)
+
+
+@pytest.mark.parametrize("argv", [
+    ["grad", "tr(X'*A*X", "--wrt", "X"],
+    ["grad", "tr(A*X)", "--wrt", "Y"],
+    ["grad", "tr(A)", "--wrt", "A", "--shape", "A=2,3"],
+    ["grad", "foo(X)", "--wrt", "X"],
+    ["grad", "tr(X)", "--wrt", "X", "--rules", "/nonexistent.rules"],
+])
+def test_cli_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_cli_subprocess_no_traceback():
+    p = subprocess.run([sys.executable, "-m", "rewrite.cli", "grad", "tr(X", "--wrt", "X"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "1:" in p.stderr
+
+
+def test_cli_json_output(capsys):
+    import json
+
+    assert main(["grad", "tr(X'*A*X)", "--wrt", "X", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"expr", "wrt", "gradient", "differential", "latex", "report"}
+    assert set(out["report"]) == {"stop_reason", "iterations", "eclasses", "enodes", "seconds"}
