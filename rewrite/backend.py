@@ -17,10 +17,10 @@ from fractions import Fraction
 import egglog.bindings as eg
 
 from .errors import CanonicalFormError, LimitError, TracegradError
+from .parse import Elaborator
 from .report import Limits, Report
 from .rules import Rule, RuleSet
 from .terms import CTOR_TO_OP, OPS, Term, make
-from .parse import Elaborator
 
 SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .printing import to_latex, to_text
 from .report import Report
-from .terms import Term, free_vars, var, make
+from .terms import Term, free_vars, make, var
 
 
 @dataclass(eq=False)

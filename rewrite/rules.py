@@ -346,7 +346,7 @@ class _Loader:
         if not (el.u.unify(lhs.shape[0], rhs.shape[0]) and el.u.unify(lhs.shape[1], rhs.shape[1])):
             raise self.error(no, col(roff), name, "the two sides cannot have the same shape: "
                              f"{el.shape_str(lhs.shape)} and {el.shape_str(rhs.shape)}")
-        for key, expr in computed.items():
+        for expr in computed.values():
             for v in re.findall(r"[A-Za-z_]\w*", expr):
                 if v not in {c.args[0] for c in conds if c.kind in ("num", "int", "cmp")}:
                     raise self.error(no, col(roff), name, f"{{{expr}}} uses {v}, which is not a "

@@ -114,7 +114,7 @@ def parse_tree(text: str) -> Tree:
     _check_depth(text)
     try:
         return _parser().parse(text)
-    except UnexpectedEOF as e:
+    except UnexpectedEOF:
         raise ParseError("unexpected end of input; expected an operand",
                          position=_position(text, len(text.rstrip()))) from None
     except UnexpectedCharacters as e:

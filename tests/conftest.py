@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from rewrite.numeric import (evaluate, finite_difference, instantiate_dims, random_point,
-                             relative_error)
+from rewrite.numeric import (
+    evaluate,
+    finite_difference,
+    instantiate_dims,
+    random_point,
+    relative_error,
+)
 
 settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
