@@ -105,7 +105,7 @@ def declarations(ruleset_names: list[str]) -> str:
             sig = ["i64"] * (2 if o.name == "fill" else 1)
         else:
             sig = [SORT] * o.arity
-        cost = " :cost 1000000" if o.name == "grad" else (" :cost 1000" if o.name == "d" else "")
+        cost = {"grad": " :cost 1000000", "d": " :cost 1000", "add": " :cost 2"}.get(o.name, "")
         ctors.append(f"({o.ctor} {' '.join(sig)}{cost})")
     out = [f"(datatype {SORT} {' '.join(ctors)})",
            f"(function rows ({SORT}) i64 :no-merge)",
