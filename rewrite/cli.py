@@ -121,17 +121,12 @@ def check_gradient(g) -> float:
     """Relative error of ``g`` against central differences at a random instance; raises if wrong."""
     import numpy as np
 
-    from .numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
+    from .numeric import gradient_error
 
-    rng = np.random.default_rng(0)
-    dims = instantiate_dims(g.f, rng)
-    env = random_point(g.f, rng, dims)
-    grad = evaluate(g.term, env, g.registry, dims)
-    fd = finite_difference(g.f, g.wrt, env, g.registry, dims)
+    grad, fd, err = gradient_error(g)
     if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fd))):
         raise TracegradError("--check: the expression is not finite at the random point drawn "
                              "(domain restrictions?); the gradient was not verified")
-    err = relative_error(grad.reshape(fd.shape), fd)
     if err > 1e-5:
         raise TracegradError(f"--check FAILED: relative error {err:.2e} against finite differences")
     return err
@@ -143,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except TracegradError as e:
-        return _fail(e, getattr(args, "format", "text"))
+        return _fail(e, args.format)
     except RecursionError:
         return _fail(TracegradError("expression too deeply nested"), args.format)
     except MemoryError:

@@ -194,3 +194,19 @@ def finite_difference(f: Term, wrt: str, env: Mapping[str, np.ndarray], registry
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(np.linalg.norm(a - b) / max(1.0, np.linalg.norm(b)))
+
+
+def gradient_error(g, rng: np.random.Generator | None = None, spd: set[str] = frozenset(),
+                   positive: set[str] = frozenset(), signs: set[str] = frozenset(),
+                   dims: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Compare a :class:`~rewrite.expr.Gradient` with central differences at a random point.
+
+    Returns ``(gradient, finite differences, relative error)``; symbolic dimensions get random
+    sizes unless ``dims`` fixes them.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    dims = dims or instantiate_dims(g.f, rng)
+    env = random_point(g.f, rng, dims, spd=set(spd), positive=set(positive), signs=set(signs))
+    grad = evaluate(g.term, env, g.registry, dims)
+    fd = finite_difference(g.f, g.wrt, env, g.registry, dims)
+    return grad, fd, relative_error(grad.reshape(fd.shape), fd)
