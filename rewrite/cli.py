@@ -82,39 +82,51 @@ def _fail(err: TracegradError, fmt: str) -> int:
     return 2
 
 
-def run(args) -> int:
+def _engine(args):
     from .engine import Engine, default_engine
 
-    eng = Engine(args.rules) if args.rules else default_engine()
-    shapes = _shapes(args.shape)
-    if args.cmd == "grad":
-        g = eng.gradient(args.expr, args.wrt, shapes)
-        checked = None
-        if args.check:
-            checked = check_gradient(g)
-        if args.format == "json":
-            out = {"expr": args.expr, "wrt": args.wrt, "gradient": str(g),
-                   "differential": str(g.differential), "latex": g.latex(),
-                   "report": g.report.as_json()}
-            if checked is not None:
-                out["check"] = {"relative_error": checked}
-            print(json.dumps(out))
-        elif args.format == "latex":
-            print(g.latex())
-        else:
-            print(g)
-            if checked is not None:
-                print(f"check: matches finite differences (relative error {checked:.1e})",
-                      file=sys.stderr)
-        return 0
-    if args.cmd == "simplify":
-        r = eng.simplify(args.expr, shapes)
-        print(json.dumps({"expr": args.expr, "simplified": str(r), "latex": r.latex()})
-              if args.format == "json" else (r.latex() if args.format == "latex" else r))
-        return 0
-    same = eng.equivalent(args.a, args.b, shapes)
+    return Engine(args.rules) if getattr(args, "rules", None) else default_engine()
+
+
+def _cmd_grad(args) -> int:
+    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape))
+    checked = check_gradient(g) if args.check else None
+    if args.format == "json":
+        out = {"expr": args.expr, "wrt": args.wrt, "gradient": str(g),
+               "differential": str(g.differential), "latex": g.latex(),
+               "report": g.report.as_json()}
+        if checked is not None:
+            out["check"] = {"relative_error": checked}
+        print(json.dumps(out))
+    elif args.format == "latex":
+        print(g.latex())
+    else:
+        print(g)
+        if checked is not None:
+            print(f"check: matches finite differences (relative error {checked:.1e})",
+                  file=sys.stderr)
+    return 0
+
+
+def _cmd_simplify(args) -> int:
+    r = _engine(args).simplify(args.expr, _shapes(args.shape))
+    print(json.dumps({"expr": args.expr, "simplified": str(r), "latex": r.latex()})
+          if args.format == "json" else (r.latex() if args.format == "latex" else r))
+    return 0
+
+
+def _cmd_equiv(args) -> int:
+    same = _engine(args).equivalent(args.a, args.b, _shapes(args.shape))
     print(json.dumps({"equivalent": same}) if args.format == "json" else str(same).lower())
     return 0
+
+
+# One handler per subcommand; build_parser registers the matching sub-parser.
+COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv}
+
+
+def run(args) -> int:
+    return COMMANDS[args.cmd](args)
 
 
 def check_gradient(g) -> float:
@@ -135,14 +147,15 @@ def check_gradient(g) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    fmt = getattr(args, "format", "text")
     try:
         return run(args)
     except TracegradError as e:
-        return _fail(e, args.format)
+        return _fail(e, fmt)
     except RecursionError:
-        return _fail(TracegradError("expression too deeply nested"), args.format)
+        return _fail(TracegradError("expression too deeply nested"), fmt)
     except MemoryError:
-        return _fail(TracegradError("out of memory"), args.format)
+        return _fail(TracegradError("out of memory"), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover
