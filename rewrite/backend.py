@@ -10,6 +10,7 @@ and ``isconst``/``varying`` record which classes are free of, or depend on, the 
 from __future__ import annotations
 
 import ast
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +20,7 @@ import egglog.bindings as eg
 from .errors import CanonicalFormError, LimitError, TracegradError
 from .parse import Elaborator
 from .report import Limits, Report
-from .rules import Rule, RuleSet
+from .rules import SUBSUMING_PHASES, Rule, RuleSet
 from .terms import CTOR_TO_OP, OPS, Term, make
 
 SORT = "M"
@@ -395,7 +396,7 @@ class RuleCompiler:
 def compile_rules(rs: RuleSet, codec: DimCodec) -> str:
     out = []
     for r in rs.rules:
-        out.extend(RuleCompiler(r, codec, subsume=rs.phases[r.ruleset] == "expand").commands())
+        out.extend(RuleCompiler(r, codec, subsume=rs.phases[r.ruleset] in SUBSUMING_PHASES).commands())
     return "\n".join(out)
 
 
@@ -415,6 +416,32 @@ class Program:
         except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
             raise EngineError(f"internal: rules failed to compile: {e}") from None
         self._run_cache: dict[str, list] = {}
+        self._pool = threading.local()
+        self._push = probe.parse_program("(push)")
+        self._pop = probe.parse_program("(pop)")
+
+    def acquire(self):
+        """An e-graph holding the declarations and rules, checkpointed with ``push``.
+
+        Replaying the compiled program costs ~100 ms; restoring a checkpoint costs ~1 ms, so each
+        thread keeps a small pool of loaded e-graphs (egglog e-graphs are not shared across
+        threads).
+        """
+        free = getattr(self._pool, "free", None)
+        if free is None:
+            free = self._pool.free = []
+        if free:
+            g = free.pop()
+        else:
+            g = eg.EGraph()
+            g.run_program(*self.commands)
+        g.run_program(*self._push)
+        return g
+
+    def release(self, g) -> None:
+        """Restore the checkpoint of ``g`` and return it to this thread's pool."""
+        g.run_program(*self._pop)
+        self._pool.free.append(g)
 
     def run_commands(self, egraph, phase: str):
         key = phase
@@ -431,12 +458,17 @@ class Program:
 class Session:
     """One e-graph: insert terms, run phases under limits, extract."""
 
-    def __init__(self, program: Program, limits: Limits) -> None:
+    def __init__(self, program: Program, limits: Limits, pooled: bool = True) -> None:
         self.p = program
         self.codec = program.codec
         self.limits = limits
-        self.eg = eg.EGraph()
-        self.eg.run_program(*program.commands)
+        if pooled:
+            self.eg = program.acquire()
+        else:
+            self.eg = eg.EGraph()
+            self.eg.run_program(*program.commands)
+        self._pooled = pooled
+        self._healthy = True
         self.matches: dict[str, int] = {}
         self.iterations = 0
         self.history: list[dict] = []
@@ -445,6 +477,19 @@ class Session:
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
 
+    def close(self) -> None:
+        """Give a pooled e-graph back (state discarded); a no-op for an unpooled session."""
+        if self._pooled:
+            self._pooled = False
+            if self._healthy:
+                self.p.release(self.eg)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def run(self, text: str):
         try:
             return self.eg.run_program(*self.eg.parse_program(text))
@@ -452,6 +497,7 @@ class Session:
             raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
         except BaseException as e:  # egglog panics surface as PanicException
             if type(e).__name__ == "PanicException":
+                self._healthy = False
                 raise EngineError(f"e-graph panic (an ill-typed or unsound rule?): "
                                   f"{str(e).splitlines()[0][:300]}") from None
             raise
@@ -507,6 +553,7 @@ class Session:
                 raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
             except BaseException as e:
                 if type(e).__name__ == "PanicException":
+                    self._healthy = False
                     raise EngineError("e-graph panic (an ill-typed union: is a rule unsound?): "
                                       f"{str(e).splitlines()[0][:300]}") from None
                 raise
@@ -572,6 +619,14 @@ class Session:
             return t
 
         return go(tid)
+
+    def is_free(self, handle: str) -> bool:
+        """Whether the class of ``handle`` holds a term free of differentials (``isfree``)."""
+        try:
+            self.eg.run_program(*self.eg.parse_program(f"(check (isfree {handle}))"))
+            return True
+        except eg.EggSmolError:
+            return False
 
     def same_class(self, a: str, b: str) -> bool:
         try:

@@ -63,8 +63,12 @@ class Engine:
 
     # -- gradient -----------------------------------------------------------------------
     def gradient(self, expr, wrt: str, shapes: dict | None = None,
-                 limits: Limits | None = None) -> Gradient:
-        """∂f/∂wrt for a 1×1 expression ``f``; see DESIGN §3 for the layout."""
+                 limits: Limits | None = None, keep_egraph: bool = False) -> Gradient:
+        """∂f/∂wrt for a 1×1 expression ``f``; see DESIGN §3 for the layout.
+
+        ``keep_egraph=True`` keeps the derivation's e-graph on the result (``.session``) for
+        inspection (``viz``); otherwise it is discarded and its memory reused.
+        """
         f = self.term(expr, shapes)
         if not isinstance(wrt, str) or not wrt.isidentifier():
             raise WrtError(f"wrt must be a single variable name, got {wrt!r}")
@@ -76,17 +80,19 @@ class Engine:
             raise ShapeError(f"the objective must be 1×1 (a scalar), got {fmt_shape(f.shape)}; "
                              "wrap it in tr(), sum() or a norm")
         lim = limits or self.limits
-        s = Session(self.program, lim)
-        x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
-        root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
-        reason = s.saturate("expand")
-        if reason != "saturated":
+        s = Session(self.program, lim, pooled=not keep_egraph)
+        with s:
+            x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
+            root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
+            reason = s.saturate("expand")
+            if reason != "saturated":
+                rep = s.report(reason)
+                raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})",
+                                 report=rep)
+            # Stop as soon as the root holds a D-free term (the gradient); simplify polishes it.
+            reason = s.saturate("close", stop_when=lambda: s.is_free(root))
             rep = s.report(reason)
-            raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})",
-                             report=rep)
-        reason = s.saturate("close")
-        rep = s.report(reason)
-        g = s.extract(root)
+            g = s.extract(root)
         if _has(g, ("grad", "d")):
             why = ("saturation ended" if reason == "saturated" else f"the run stopped on {reason}")
             raise CanonicalFormError(
@@ -97,7 +103,7 @@ class Engine:
         rep.phases += srep.phases
         for k, v in srep.matches.items():
             rep.matches[k] = rep.matches.get(k, 0) + v
-        return Gradient(g, rep, self.functions, s, f=f, wrt=wrt)
+        return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt)
 
     def differential(self, expr, wrt: str, shapes: dict | None = None,
                      limits: Limits | None = None) -> Expr:
@@ -106,13 +112,12 @@ class Engine:
 
     # -- simplify / equivalent ----------------------------------------------------------
     def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = ()) -> tuple[Term, Report]:
-        s = Session(self.program, Limits(**SIMPLIFY_LIMITS))
-        h = s.add(canonical_sum(t))
-        reason = "saturated"
-        for ph in (*extra_phases, "simplify"):
-            reason = s.saturate(ph)
-        out = s.extract(h)
-        return out, s.report(reason)
+        with Session(self.program, Limits(**SIMPLIFY_LIMITS)) as s:
+            h = s.add(canonical_sum(t))
+            reason = "saturated"
+            for ph in (*extra_phases, "tidy", "simplify"):
+                reason = s.saturate(ph)
+            return s.extract(h), s.report(reason)
 
     def simplify(self, expr, shapes: dict | None = None) -> Expr:
         """An equal expression, as small as the bounded simplification finds."""
@@ -132,14 +137,15 @@ class Engine:
         ta, tb = self._pair(a, b, shapes)
         if ta.shape != tb.shape:
             return False
-        s = Session(self.program, Limits(**SIMPLIFY_LIMITS))
-        ha, hb = s.add(ta), s.add(tb)
-        for ph in ("close", "simplify"):
+        with Session(self.program, Limits(**SIMPLIFY_LIMITS)) as s:
+            ha, hb = s.add(ta), s.add(tb)
+            for ph in ("close", "simplify"):
+                if s.same_class(ha, hb):
+                    return True
+                s.saturate(ph, stop_when=lambda: s.same_class(ha, hb))
             if s.same_class(ha, hb):
                 return True
-            s.saturate(ph, stop_when=lambda: s.same_class(ha, hb))
-        if s.same_class(ha, hb):
-            return True
+            unproved = s.report("saturated")
         both = make("add", ta, tb) if ta.shape == tb.shape else ta
         rng = np.random.default_rng(0)
         for _ in range(3):
@@ -151,8 +157,7 @@ class Engine:
                     va, vb, rtol=1e-8, atol=1e-10):
                 return False
         raise CanonicalFormError("could not prove the two expressions equal within the limits, "
-                                 "and they agree numerically at random points", report=s.report(
-                                     "saturated"))
+                                 "and they agree numerically at random points", report=unproved)
 
     def _pair(self, a, b, shapes) -> tuple[Term, Term]:
         if isinstance(a, str) and isinstance(b, str):

@@ -3,7 +3,7 @@
 ::
 
     ruleset trace                         # a stock ruleset (its phase is known)
-    ruleset mine in close                 # a new ruleset joins a phase: expand, close, simplify
+    ruleset mine in close                 # a new ruleset joins a phase: expand, close, tidy, simplify
     tr-cyclic : tr(A*B) = tr(B*A)         # Matrix Cookbook (16)
     d-const   : d(C) => 0*C   if const(C)
     function softsign(x) = x/(1 + abs(x)); d/dx = 1/(1 + abs(x))^2
@@ -34,10 +34,12 @@ from .parse import Elaborator
 from .shapes import DimVar
 from .terms import OPS, Term
 
-PHASES = ("expand", "close", "simplify")
+PHASES = ("expand", "close", "tidy", "simplify")
+# Phases whose rules are directed and replace what they match (egglog :subsume).
+SUBSUMING_PHASES = ("expand", "tidy")
 STOCK_RULESETS = {
     "differential": "expand", "linear": "expand", "trace": "close", "collect": "close",
-    "simplify": "simplify",
+    "tidy": "tidy", "simplify": "simplify",
 }
 CONDITIONS = {"scalar": 1, "const": 1, "free": 1, "varying": 1, "square": 1, "vector": 1, "num": 1,
               "int": 1, "shape": 3}
@@ -280,8 +282,8 @@ class _Loader:
         if not lhs_text.strip() or not rhs_text.strip():
             raise self.error(no, col(roff if lhs_text.strip() else loff), name, "empty side")
         phase = self.rs.phases[self.current]
-        if phase == "expand" and not directed:
-            raise self.error(no, col(0), name, "rules of an expand-phase ruleset must be directed (=>)")
+        if phase in SUBSUMING_PHASES and not directed:
+            raise self.error(no, col(0), name, f"rules of a {phase}-phase ruleset must be directed (=>)")
         conds = self.conditions(no, name, cond_text, col(k + 2) if k >= 0 else 1)
         computed: dict[str, str] = {}
 
