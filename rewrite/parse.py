@@ -235,12 +235,12 @@ class Elaborator:
         return items[0]
 
     def b_mul(self, a: Term, b: Term, node) -> Term:
+        if a.op == "ones" and b.op == "t" and b.args[0].op == "ones":
+            return self.fill((a.attr[0], b.args[0].attr[0]))
         if self.known_scalar(a):
             return self.scale(a, b)
         if self.known_scalar(b):
             return self.scale(b, a)
-        if a.op == "ones" and b.op == "t" and b.args[0].op == "ones":
-            return self.fill((a.attr[0], b.args[0].attr[0]))
         if not self.u.unify(a.shape[1], b.shape[0]):
             raise ShapeError(
                 f"'*' needs inner dimensions to agree: left is {self.shape_str(a.shape)}, "
