@@ -449,7 +449,7 @@ class Program:
             names = [n for n in self.rs.rulesets_in(phase) if any(
                 r.ruleset == n for r in self.rs.rules)]
             seq = " ".join(f"(run {rs_name(n)})" for n in names)
-            text = (f"(run-schedule (saturate (run typing)) (saturate (run analysis)) "
+            text = (f"(run-schedule (saturate (seq (run typing) (run analysis))) "
                     f"(seq {seq}))")
             self._run_cache[key] = egraph.parse_program(text)
         return self._run_cache[key]

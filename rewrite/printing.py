@@ -56,7 +56,7 @@ def _negate(t: Term) -> Term:
 
 
 def _is_reciprocal(t: Term) -> bool:
-    """``k ./ s`` for a number k and a 1×1 s: printed as a division by s."""
+    """``k ./ s`` for a number k and a 1×1 s: printed as a division by s (``/`` is never printed)."""
     return t.op == "hdiv" and t.shape == (1, 1) and t.args[0].op == "num"
 
 
@@ -131,7 +131,7 @@ class _Text:
                 return f"{self.go(c, 2)}*{_fill_text(t.args[1])}", 2
             fs = _factors(t)
             dens = [f for f in fs if _is_reciprocal(f)]
-            if dens and len(dens) < len(fs):  # k*A*B/s: a scalar reciprocal prints as a division
+            if dens and len(dens) < len(fs):  # k*A*B ./ s: a scalar reciprocal prints as a division
                 rest = [f for f in fs if not _is_reciprocal(f)]
                 for f in dens:
                     if f.args[0].attr != 1:
@@ -143,14 +143,12 @@ class _Text:
                 s = "*".join([self.go(rest[0], 2 if not head else 3)]
                              + [self.go(f, 3) for f in rest[1:]])
                 s = head + s
-                return s + "".join("/" + self.go(f.args[1], 3) for f in dens), (3 if head else 2)
+                return s + "".join(" ./ " + self.go(f.args[1], 3) for f in dens), (3 if head else 2)
             if fs[0].op == "num" and fs[0].attr == -1 and len(fs) > 1:
                 rest = "*".join(self.go(f, 3 if i == 0 else 3) for i, f in enumerate(fs[1:]))
                 return "-" + rest, 3
             parts = [self.go(fs[0], 2)] + [self.go(f, 3) for f in fs[1:]]
             return "*".join(parts), 2
-        if op == "hdiv" and t.shape == (1, 1):
-            return self.go(t.args[0], 2) + "/" + self.go(t.args[1], 3), 2
         if op in ("had", "hdiv"):
             sym = " .* " if op == "had" else " ./ "
             return self.go(self.bcast(t.args[0]), 2) + sym + self.go(self.bcast(t.args[1]), 3), 2
@@ -225,7 +223,7 @@ class _Latex(_Text):
                 return self.go(t.args[0], 2) + r" \mathbf{1}\mathbf{1}^{\top}", 2
             fs = _factors(t)
             dens = [f for f in fs if _is_reciprocal(f)]
-            if dens and len(dens) < len(fs):  # k*A*B/s: a scalar reciprocal prints as a division
+            if dens and len(dens) < len(fs):  # k*A*B ./ s: a scalar reciprocal prints as a division
                 rest = [f for f in fs if not _is_reciprocal(f)]
                 for f in dens:
                     if f.args[0].attr != 1:
@@ -237,7 +235,7 @@ class _Latex(_Text):
                 s = "*".join([self.go(rest[0], 2 if not head else 3)]
                              + [self.go(f, 3) for f in rest[1:]])
                 s = head + s
-                return s + "".join("/" + self.go(f.args[1], 3) for f in dens), (3 if head else 2)
+                return s + "".join(" ./ " + self.go(f.args[1], 3) for f in dens), (3 if head else 2)
             if fs[0].op == "num" and fs[0].attr == -1 and len(fs) > 1:
                 return "-" + " ".join(self.go(f, 3) for f in fs[1:]), 3
             return " ".join([self.go(fs[0], 2)] + [self.go(f, 3) for f in fs[1:]]), 2
