@@ -614,7 +614,11 @@ class Session:
                 elif o.attr == "name":
                     t = make(op, *(go(a) for a in node.args[1:]), attr=_lit(dag.get(node.args[0])))
                 else:
-                    t = make(op, *(go(a) for a in node.args))
+                    args = tuple(go(a) for a in node.args)
+                    if op == "mul" and (args[0].shape == (1, 1) or args[1].shape == (1, 1)):
+                        # the language's reading of '*' with a 1×1 side (rules match it as such)
+                        op, args = "scale", (args if args[0].shape == (1, 1) else args[::-1])
+                    t = make(op, *args)
             memo[i] = t
             return t
 

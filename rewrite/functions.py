@@ -44,8 +44,11 @@ class FunctionDecl:
     registry: FunctionRegistry | None = field(default=None, repr=False)
 
     def numpy(self):
-        """A numpy ufunc-like callable for the definition."""
-        return sympy.lambdify(X, self.expanded, modules="numpy")
+        """A numpy ufunc-like callable for the definition (built once, kept)."""
+        fn = self.__dict__.get("_numpy")
+        if fn is None:
+            fn = self.__dict__["_numpy"] = _lambdify(self.expanded)
+        return fn
 
     def derivative_text(self, arg: str) -> str:
         """σ'(arg) in the expression language, elementwise (``.*``, ``./``, ``.^``)."""
@@ -213,9 +216,20 @@ class FunctionRegistry:
         return cand if sympy.count_ops(cand) < sympy.count_ops(deriv) else deriv
 
 
+_LAMBDIFIED: list = []
+
+
+def _lambdify(e: sympy.Expr):
+    """``sympy.lambdify`` in ``x``; the callable is kept alive, because when one is collected its
+    linecache entry is dropped by a finalizer, racing with ``linecache.checkcache`` elsewhere."""
+    fn = sympy.lambdify(X, e, modules="numpy")
+    _LAMBDIFIED.append(fn)
+    return fn
+
+
 def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    fa = sympy.lambdify(X, a, modules="numpy")
-    fb = sympy.lambdify(X, b, modules="numpy")
+    fa = _lambdify(a)
+    fb = _lambdify(b)
     rng = np.random.default_rng(0)
     pts = rng.uniform(0.2, 1.8, size=12)
     with np.errstate(all="ignore"):
