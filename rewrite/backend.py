@@ -25,6 +25,7 @@ from .terms import CTOR_TO_OP, OPS, Term, make
 
 SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")
+DIRECTED_REPEAT = 8
 
 
 class EngineError(TracegradError):
@@ -444,15 +445,27 @@ class Program:
         self._pool.free.append(g)
 
     def run_commands(self, egraph, phase: str):
-        key = phase
-        if key not in self._run_cache:
+        """One iteration of ``phase``: shapes and analyses first, then the phase's rulesets.
+
+        In a phase that also has equations, rulesets made only of directed rules (like
+        ``collect``) are cheap and run to a bounded fixpoint (:data:`DIRECTED_REPEAT` rounds)
+        before each single step of the equational ones, so what they can conclude is never
+        waiting behind the growth of the equational closure.
+        """
+        if phase not in self._run_cache:
             names = [n for n in self.rs.rulesets_in(phase) if any(
                 r.ruleset == n for r in self.rs.rules)]
-            seq = " ".join(f"(run {rs_name(n)})" for n in names)
-            text = (f"(run-schedule (saturate (seq (run typing) (run analysis))) "
-                    f"(seq {seq}))")
-            self._run_cache[key] = egraph.parse_program(text)
-        return self._run_cache[key]
+            directed = [n for n in names if all(r.directed for r in self.rs.rules
+                                                if r.ruleset == n)]
+            helpers = "(saturate (seq (run typing) (run analysis)))"
+            parts = [helpers]
+            if directed and len(directed) < len(names):
+                runs = " ".join(f"(run {rs_name(n)})" for n in directed)
+                parts.append(f"(repeat {DIRECTED_REPEAT} (seq {runs} {helpers}))")
+                names = [n for n in names if n not in directed]
+            parts.append("(seq " + " ".join(f"(run {rs_name(n)})" for n in names) + ")")
+            self._run_cache[phase] = egraph.parse_program(f"(run-schedule {' '.join(parts)})")
+        return self._run_cache[phase]
 
 
 class Session:
