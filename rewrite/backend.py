@@ -623,7 +623,10 @@ class Session:
                 o = OPS[op]
                 if o.attr == "dims":
                     dims = tuple(self.codec.decode(_lit(dag.get(a))) for a in node.args)
-                    t = make(op, attr=dims)
+                    if op in ("ones", "fill") and all(d == 1 for d in dims):
+                        t = Term("num", (), Fraction(1), (1, 1))  # a 1×1 block of ones is 1
+                    else:
+                        t = make(op, attr=dims)
                 elif o.attr == "name":
                     t = make(op, *(go(a) for a in node.args[1:]), attr=_lit(dag.get(node.args[0])))
                 else:

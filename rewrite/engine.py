@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .backend import Program, Session
+from .backend import EngineError, Program, Session
 from .errors import CanonicalFormError, LimitError, ShapeError, WrtError
 from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
@@ -117,7 +117,12 @@ class Engine:
             reason = "saturated"
             for ph in (*extra_phases, "tidy", "simplify"):
                 reason = s.saturate(ph)
-            return s.extract(h), s.report(reason)
+            try:
+                return s.extract(h), s.report(reason)
+            except EngineError:
+                # Replacing rules can, in rare cyclic cases, subsume every member of a class.
+                # The input is equal to anything simplification could find: return it as is.
+                return t, s.report("unextractable")
 
     def simplify(self, expr, shapes: dict | None = None) -> Expr:
         """An equal expression, as small as the bounded simplification finds."""
