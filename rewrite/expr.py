@@ -49,9 +49,10 @@ class Expr:
         return f"${self.latex()}$"
 
     def to_sympy(self):
+        """A sympy ``MatrixExpr`` (a sympy scalar when 1×1); see :mod:`rewrite.sympy_interop`."""
         from .sympy_interop import to_sympy
 
-        return to_sympy(self.term)
+        return to_sympy(self.term, self.registry)
 
     def numpy(self):
         """A callable ``f(**arrays)`` evaluating the expression with numpy.
@@ -95,9 +96,7 @@ class Gradient(Expr):
         return Expr(make("tr", make("mul", make("t", self.term), x)), self.report, self.registry)
 
     def _repr_latex_(self) -> str:
-        from .printing import to_latex as tl
+        """Jupyter: f, df = tr(G'*dX) and G in an aligned block."""
+        from .printing import gradient_latex
 
-        x = self.wrt
-        return (f"$f = {tl(self.f)},\\quad \\mathrm{{d}}f = \\operatorname{{tr}}\\left(G^{{\\top}}"
-                f" \\mathrm{{d}}{x}\\right),\\quad G = \\frac{{\\partial f}}{{\\partial {x}}} = "
-                f"{self.latex()}$")
+        return f"$${gradient_latex(self.f, self.term, self.wrt)}$$"
