@@ -25,7 +25,7 @@ from .terms import CTOR_TO_OP, OPS, Term, make
 
 SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")
-DIRECTED_REPEAT = 8
+DIRECTED_REPEAT = 32
 
 
 class EngineError(TracegradError):
