@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import codegen  # a callable module: rewrite.codegen(gradient, backend) -> source
 from .engine import Engine, default_engine
 from .errors import (
     CanonicalFormError,
@@ -59,6 +60,6 @@ def parse(text: str, shapes: dict | None = None) -> Expr:
 
 __all__ = [
     "Engine", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
-    "equivalent", "parse", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",
+    "equivalent", "parse", "codegen", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",
     "WrtError", "RuleFileError", "LimitError", "CanonicalFormError", "__version__",
 ]

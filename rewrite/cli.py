@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from .batch import cmd_batch
 from .errors import TracegradError
 
 EPILOG = """examples:
@@ -18,7 +19,11 @@ EPILOG = """examples:
   tracegrad grad "norm2sq(X*w - y)" --wrt w --shape X=m,n --shape w=n --shape y=m --format json
   tracegrad simplify "tr(A') + tr(A)" --shape A=n,n
   tracegrad equiv "tr(A*B*C)" "tr(C*A*B)"
+  tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n --format numpy > grad_x.py
+  printf 'tr(A*X) ; X ; A=2,3 X=3,2\n' | tracegrad batch -
 """
+#: --format values of ``grad`` that print a generated module (rewrite.codegen)
+CODE_FORMATS = ("numpy", "jax", "torch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,18 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"tracegrad {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    def common(sp):
+    def common(sp, formats=("text", "latex", "json")):
         sp.add_argument("--shape", action="append", metavar="NAME=DIMS",
                         help="e.g. X=n,k (matrix), w=n (vector), c= (scalar)")
         sp.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
-        sp.add_argument("--format", choices=["text", "latex", "json"], default="text")
+        sp.add_argument("--format", choices=list(formats), default="text")
 
     g = sub.add_parser("grad", help="gradient of a scalar expression")
     g.add_argument("expr")
     g.add_argument("--wrt", required=True)
     g.add_argument("--check", action="store_true",
                    help="verify numerically against finite differences at a random point")
-    common(g)
+    common(g, ("text", "latex", "json", *CODE_FORMATS))
     s = sub.add_parser("simplify", help="simplify an expression")
     s.add_argument("expr")
     common(s)
@@ -71,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("a")
     e.add_argument("b")
     common(e)
+    b = sub.add_parser("batch", help="one gradient job per line; one JSON line out per job",
+                       description="Jobs: JSON lines {\"expr\", \"wrt\", \"shapes\"} or "
+                       "'EXPR ; WRT ; X=n,k A=n,n'. Exit code 0 if every job succeeded, 2 if any "
+                       "line was malformed or failed.")
+    b.add_argument("file", metavar="FILE|-", help="job file, or - for standard input")
+    b.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
+    b.add_argument("--check", action="store_true",
+                   help="verify every gradient against finite differences")
     return p
 
 
@@ -88,16 +101,27 @@ def _engine(args):
     return Engine(args.rules) if getattr(args, "rules", None) else default_engine()
 
 
+def grad_json(expr: str, wrt: str, g, checked: float | None = None) -> dict:
+    """The object printed by ``grad --format json`` (one line of ``batch`` output too)."""
+    out = {"expr": expr, "wrt": wrt, "gradient": str(g), "differential": str(g.differential),
+           "latex": g.latex(), "report": g.report.as_json()}
+    if checked is not None:
+        out["check"] = {"relative_error": checked}
+    return out
+
+
 def _cmd_grad(args) -> int:
     g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape))
     checked = check_gradient(g) if args.check else None
     if args.format == "json":
-        out = {"expr": args.expr, "wrt": args.wrt, "gradient": str(g),
-               "differential": str(g.differential), "latex": g.latex(),
-               "report": g.report.as_json()}
+        print(json.dumps(grad_json(args.expr, args.wrt, g, checked)))
+    elif args.format in CODE_FORMATS:
+        from .codegen import codegen
+
+        print(codegen(g, args.format), end="")
         if checked is not None:
-            out["check"] = {"relative_error": checked}
-        print(json.dumps(out))
+            print(f"check: matches finite differences (relative error {checked:.1e})",
+                  file=sys.stderr)
     elif args.format == "latex":
         print(g.latex())
     else:
@@ -122,7 +146,7 @@ def _cmd_equiv(args) -> int:
 
 
 # One handler per subcommand; build_parser registers the matching sub-parser.
-COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv}
+COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv, "batch": cmd_batch}
 
 
 def run(args) -> int:

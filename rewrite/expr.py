@@ -93,7 +93,15 @@ class Gradient(Expr):
     @property
     def differential(self) -> Expr:
         x = var("d" + self.wrt, self.term.shape)
-        return Expr(make("tr", make("mul", make("t", self.term), x)), self.report, self.registry)
+        gt = self.term.args[0] if self.term.op == "t" else make("t", self.term)  # G'' is G
+        return Expr(make("tr", make("mul", gt, x)), self.report, self.registry)
+
+    def code(self, backend: str = "numpy") -> str:
+        """Source of a standalone module with ``f_and_grad(**arrays)`` for ``numpy``, ``jax`` or
+        ``torch`` (see :mod:`rewrite.codegen`)."""
+        from .codegen import codegen
+
+        return codegen(self, backend)
 
     def _repr_latex_(self) -> str:
         """Jupyter: f, df = tr(G'*dX) and G in an aligned block."""
