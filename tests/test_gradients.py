@@ -29,6 +29,16 @@ def test_readme_example():
     ("sum(X.^3)", "X", {"X": (2, 3)}),
     ("sum(exp(X) ./ (1 + exp(X)))", "X", {"X": (3, 2)}),
     ("tr(diag(x)*A)", "x", {"x": (3,), "A": (3, 3)}),
+    ("sum(vec(X).^2)", "X", {"X": (4, 3)}),
+    ("sum(exp(vec(X)))", "X", {"X": (4, 3)}),
+    ("vec(X)'*vec(A .* X)", "X", {"X": (4, 3), "A": (4, 3)}),
+    ("sum(diag(X'*X))", "X", {"X": (4, 3)}),
+    ("tr(diag(diag(X)))", "X", {"X": (3, 3)}),
+    ("c^2*d + c*tr(A)", "c", {"c": (), "d": (), "A": (3, 3)}),
+    ("det(X)^2", "X", {"X": (3, 3)}),
+    ("(a'*X*b)^2", "X", {"a": (4,), "X": (4, 3), "b": (3,)}),
+    ("tr(F1*F2*X*F3*F4*X*F5)", "X", {"F1": (2, 3), "F2": (3, 4), "X": (4, 5), "F3": (5, 3),
+                                      "F4": (3, 4), "F5": (5, 2)}),
 ])
 def test_gradient_matches_finite_differences(expr, wrt, shapes):
     g = rw.gradient(expr, wrt, shapes)
@@ -85,3 +95,21 @@ def test_limit_reached_is_a_typed_error():
     with pytest.raises(rw.LimitError):
         rw.gradient("tr(A*X*B*X*C*X)", "X", {"A": (2, 2), "X": (2, 2), "B": (2, 2), "C": (2, 2)},
                     limits=rw.Limits(iterations=2))
+
+
+@pytest.mark.parametrize("expr,wrt,shapes,expected", [
+    ("norm2sq(X*w - y) + lam*norm2sq(w)", "w", {"X": (5, 3), "w": (3,), "y": (5,), "lam": ()},
+     "2*(lam*w + X'*(X*w - y))"),
+    ("sum(log(1 + exp(-y .* (X*w))))", "w", {"X": (5, 3), "w": (3,), "y": (5,)},
+     "-X'*(sigmoid(-(y .* (X*w))) .* y)"),
+    ("log(sum(exp(W*x))) - y'*W*x", "W", {"W": (3, 4), "x": (4,), "y": (3,)},
+     "exp(W*x)*x' ./ sum(exp(W*x)) - y*x'"),
+    ("tr(B*A*X)", "X", {"X": (3, 4), "A": (5, 3), "B": (4, 5)}, "A'*B'"),
+    ("logdet(X'*X)", "X", {"X": (5, 3)}, "2*X*inv(X'*X)"),
+    ("det(X)^2", "X", {"X": (3, 3)}, "2*det(X)^2*inv(X)'"),
+])
+def test_compact_output(expr, wrt, shapes, expected):
+    """Numbers in front, transposes at the leaves, like terms and factors collected."""
+    g = rw.gradient(expr, wrt, shapes)
+    assert str(g) == expected
+    check_numerically(g, np.random.default_rng(1), spd={"X"} if "det" in expr else set())
