@@ -28,7 +28,7 @@ X = sympy.Symbol("x", real=True)
 PRIMITIVES = {
     "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
     "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh, "sqrt": sympy.sqrt,
-    "abs": sympy.Abs, "atan": sympy.atan, "erf": sympy.erf,
+    "abs": sympy.Abs, "sign": sympy.sign, "atan": sympy.atan, "erf": sympy.erf,
 }
 
 
@@ -188,12 +188,25 @@ class FunctionRegistry:
                 raise RuleFileError(f"function {name}: the stated derivative {derivative!r} "
                                     f"disagrees with sympy's {sympy.simplify(derived)}")
             deriv = given
-        else:
-            deriv = self._fold(sympy.simplify(derived), name, expanded)
+        else:  # sympy's simplest form, unless it needs Piecewise (which the language lacks)
+            deriv = next((c for c in (self._fold(sympy.simplify(derived), name, expanded),
+                                      self._fold(derived, name, expanded))
+                          if not c.has(sympy.Piecewise)), derived)
         self._sym[name] = sym
         decl = FunctionDecl(name, e, deriv, expanded, source, self)
         self._decls[name] = decl
         return decl
+
+    def check_writable(self, name: str) -> None:
+        """Raise unless the derivative of ``name`` can be written in the language (``d(f(A))``
+        needs it); call once every function it may use is declared."""
+        decl = self._decls[name]
+        try:
+            decl.derivative_text("A")
+        except RuleFileError as exc:
+            raise RuleFileError(f"its derivative {decl.derivative} cannot be written in the "
+                                f"language ({exc.message}); state one with '; d/dx = ...' "
+                                "using declared functions") from None
 
     def expand(self, e: sympy.Expr) -> sympy.Expr:
         """Unfold declared (non-primitive) functions into their definitions."""
@@ -228,13 +241,19 @@ def _lambdify(e: sympy.Expr):
 
 
 def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    fa = _lambdify(a)
-    fb = _lambdify(b)
+    """Equal at random points of (-1.8, -0.2) ∪ (0.2, 1.8) (point masses at 0 ignored)."""
+    a, b = (sympy.sympify(e).replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
+            for e in (a, b))
     rng = np.random.default_rng(0)
-    pts = rng.uniform(0.2, 1.8, size=12)
-    with np.errstate(all="ignore"):
-        va = np.asarray(fa(pts), dtype=float) * np.ones_like(pts)
-        vb = np.asarray(fb(pts), dtype=float) * np.ones_like(pts)
+    pts = rng.uniform(0.2, 1.8, size=12) * np.where(np.arange(12) % 2, 1.0, -1.0)
+    try:
+        fa = _lambdify(a)
+        fb = _lambdify(b)
+        with np.errstate(all="ignore"):
+            va = np.asarray(fa(pts), dtype=float) * np.ones_like(pts)
+            vb = np.asarray(fb(pts), dtype=float) * np.ones_like(pts)
+    except Exception as exc:  # sympy constructs numpy cannot evaluate
+        raise RuleFileError(f"cannot evaluate {a} or {b} numerically: {exc}") from None
     ok = np.isfinite(va) & np.isfinite(vb)
     if ok.sum() < 6:
         return False

@@ -81,6 +81,21 @@ class Rule:
         return f"{self.source}:{self.line}"
 
 
+@dataclass(frozen=True)
+class FunctionTemplate:
+    """A rule line ranging over declared functions (``f(A)``, ``f'(A)``), kept so that a function
+    declared in a later file gets its instance too."""
+
+    source: str
+    line: int
+    name: str
+    ruleset: str
+    body: str
+    body_offset: int
+    citation: str
+    raw: str
+
+
 @dataclass
 class RuleSet:
     """Rules, ruleset phases and declared functions: everything the engine runs."""
@@ -89,9 +104,12 @@ class RuleSet:
     phases: dict[str, str] = field(default_factory=lambda: dict(STOCK_RULESETS))
     functions: FunctionRegistry = field(default_factory=FunctionRegistry)
     files: list[str] = field(default_factory=list)
+    # rules written with f(...)/f'(...): instantiated for every function, also ones declared later
+    templates: list[FunctionTemplate] = field(default_factory=list)
 
     def copy(self) -> RuleSet:
-        return RuleSet(list(self.rules), dict(self.phases), self.functions.copy(), list(self.files))
+        return RuleSet(list(self.rules), dict(self.phases), self.functions.copy(), list(self.files),
+                       list(self.templates))
 
     def in_phase(self, phase: str) -> list[Rule]:
         return [r for r in self.rules if self.phases[r.ruleset] == phase]
@@ -185,15 +203,23 @@ class _Loader:
 
     def load(self, text: str) -> None:
         lines = text.splitlines()
+        before = set(self.rs.functions.names())
+        declared: list[tuple[int, str]] = []
         # functions first, so that rules anywhere in the file may use them
         for no, raw in enumerate(lines, 1):
             body, _ = _strip_comment(raw)
             m = _FUNC.match(body)
             if m:
                 self.function(no, m.group(1), m.group(2))
+                declared.append((no, m.group(1)))
             elif body.strip().startswith("function"):
                 raise self.error(no, 1, None, "malformed declaration; expected "
                                  "'function NAME(x) = DEFINITION[; d/dx = DERIVATIVE]'")
+        for no, fname in declared:
+            try:
+                self.rs.functions.check_writable(fname)
+            except RuleFileError as e:
+                raise self.error(no, 1, fname, e.message) from None
         for no, raw in enumerate(lines, 1):
             body, citation = _strip_comment(raw)
             if not body.strip() or _FUNC.match(body):
@@ -203,6 +229,22 @@ class _Loader:
                 self.header(no, words)
                 continue
             self.rule_line(no, raw, body, citation)
+        new = [f for f in self.rs.functions.names() if f not in before]
+        for tpl in [t for t in self.rs.templates if t.source != self.source]:
+            for fname in new:  # earlier files' f(...) rules, for functions declared here
+                self.instantiate(tpl, fname)
+
+    def instantiate(self, tpl: FunctionTemplate, fname: str) -> None:
+        saved = self.source, self.current
+        self.source, self.current = tpl.source, tpl.ruleset
+        try:
+            try:
+                inst = _instantiate_function_vars(tpl.body, fname, self.rs.functions)
+            except RuleFileError as e:
+                raise self.error(tpl.line, tpl.body_offset + 1, tpl.name, e.message) from None
+            self.rule(tpl.line, f"{tpl.name}[{fname}]", inst, None, tpl.citation, tpl.raw)
+        finally:
+            self.source, self.current = saved
 
     def function(self, no: int, name: str, rest: str) -> None:
         parts = [p.strip() for p in rest.split(";")]
@@ -249,12 +291,10 @@ class _Loader:
         if _FUNVAR.search(rest):
             if not self.rs.functions.names():
                 raise self.error(no, 1, name, "f(...) ranges over declared functions; none are declared")
+            tpl = FunctionTemplate(self.source, no, name, self.current, rest, rest_off, citation, raw)
+            self.rs.templates.append(tpl)
             for fname in self.rs.functions.names():
-                try:
-                    inst = _instantiate_function_vars(rest, fname, self.rs.functions)
-                except RuleFileError as e:
-                    raise self.error(no, rest_off + 1, name, e.message) from None
-                self.rule(no, f"{name}[{fname}]", inst, None, citation, raw)
+                self.instantiate(tpl, fname)
         else:
             self.rule(no, name, rest, rest_off, citation, raw)
 

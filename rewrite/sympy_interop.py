@@ -153,6 +153,7 @@ class _ToText:
                                    "[0, 0] of a 1×1 expression)")
         if isinstance(e, sympy.Function) and not isinstance(e, sympy.MatrixExpr):
             name = type(e).__name__
+            name = {"Abs": "abs"}.get(name, name)
             if name in self.registry and len(e.args) == 1:
                 return f"{name}({self.go(e.args[0])})"
             raise UnsupportedError(f"sympy function {name} is not supported (declared elementwise "

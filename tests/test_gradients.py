@@ -113,3 +113,22 @@ def test_compact_output(expr, wrt, shapes, expected):
     g = rw.gradient(expr, wrt, shapes)
     assert str(g) == expected
     check_numerically(g, np.random.default_rng(1), spd={"X"} if "det" in expr else set())
+
+
+def test_functions_declared_in_a_user_file_differentiate(tmp_path):
+    """Stock rules written with f(...) (d-fn, transposes, vec) also cover functions from a later
+    file; a derivative sympy can only write piecewise is taken in a form the language has."""
+    path = tmp_path / "mine.rules"
+    path.write_text("function cube(x) = x^3\nfunction softsign(x) = x/(1 + abs(x))\n")
+    g = rw.gradient("sum(cube(X))", "X", {"X": (3, 2)}, rules=[path])
+    assert str(g) == "3*X.^2"
+    check_numerically(g, np.random.default_rng(2))
+    g = rw.gradient("sum(softsign(X*b))", "b", {"X": (4, 2), "b": (2,)}, rules=[path])
+    check_numerically(g, np.random.default_rng(3))
+
+
+def test_an_underivable_function_is_a_rule_file_error_at_its_line(tmp_path):
+    path = tmp_path / "bad.rules"
+    path.write_text("# a comment\nfunction stair(x) = floor(x)\n")
+    with pytest.raises(rw.RuleFileError, match=r"bad.rules:2:1: stair"):
+        rw.gradient("sum(stair(X))", "X", {"X": (3, 2)}, rules=[path])
