@@ -1,0 +1,325 @@
+"""Part a: derivation latency on the public cases and on scaling families.
+
+Each family runs in a fresh Python process (cases in increasing size). For every case:
+median wall-clock time of ``rewrite.gradient`` (parsing, the e-graph run, extraction and the
+simplification of G), the run's report (stop reason, iterations, e-classes, e-nodes), the growth
+of the process's peak resident set since warm-up (``resource.getrusage(...).ru_maxrss``, which
+also counts egglog's Rust heap; cumulative along the family) and the relative error of the
+gradient against central finite differences at a random point.
+
+>>> [c["id"] for c in trace_product_family([3], [1, 2])]
+['tr-k3-x1', 'tr-k3-x2']
+>>> trace_product_family([3], [2])[0]["expr"]
+'tr(X*F1*X)'
+>>> quadratic_sum_family([2])[0]["expr"]
+"x'*A1*x + x'*A2*x"
+>>> nested_inverse_family([2])[0]["expr"]
+'tr(B*inv(A2 + inv(A1 + X)))'
+>>> elementwise_chain_family([2])[0]["expr"]
+'sum(sin(A2 .* tanh(A1 .* X)))'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .common import (
+    PUBLIC_CASES,
+    emit,
+    format_table,
+    median,
+    percentile,
+    plt,
+    run_worker,
+    time_call,
+)
+
+FAMILIES = ("public", "trace-product", "quadratic-sum", "nested-inverse", "elementwise-chain")
+EW_FUNCTIONS = ("tanh", "sin", "exp", "sigmoid", "cos", "softplus")
+
+
+# ----------------------------------------------------------------------------- families ----
+def trace_product_family(ks, xs) -> list[dict]:
+    """tr(F1…Fk) with X at ``x`` evenly spread positions among the ``k`` factors.
+
+    Dimensions are non-square names chained around the trace; when two X are adjacent (cyclically)
+    every factor is square ``n×n``.
+    """
+    out = []
+    for k in ks:
+        for x in xs:
+            if x > k:
+                continue
+            pos = {round(i * k / x) for i in range(x)}
+            names, c = [], 0
+            for i in range(k):
+                if i in pos:
+                    names.append("X")
+                else:
+                    c += 1
+                    names.append(f"F{c}")
+            adjacent = any(names[i] == "X" == names[(i + 1) % k] for i in range(k))
+            shapes: dict[str, tuple] = {}
+            if adjacent:
+                shapes = {n: ("n", "n") for n in names}
+            else:
+                shapes["X"] = ("p", "q")
+                left = "p"
+                for i, n in enumerate(names):
+                    if n == "X":
+                        left = "q"
+                        continue
+                    nxt = names[(i + 1) % k]
+                    right = "p" if nxt == "X" else f"d{i}"
+                    shapes[n] = (left, right)
+                    left = right
+            out.append({"id": f"tr-k{k}-x{x}", "expr": "tr(" + "*".join(names) + ")", "wrt": "X",
+                        "shapes": shapes, "param": k, "series": f"X x{x}"})
+    return out
+
+
+def quadratic_sum_family(ms) -> list[dict]:
+    """x'*A1*x + … + x'*Am*x with distinct n×n matrices."""
+    out = []
+    for m in ms:
+        shapes = {"x": ("n",), **{f"A{i}": ("n", "n") for i in range(1, m + 1)}}
+        expr = " + ".join(f"x'*A{i}*x" for i in range(1, m + 1))
+        out.append({"id": f"qsum-m{m}", "expr": expr, "wrt": "x", "shapes": shapes, "param": m,
+                    "series": "quadratic forms"})
+    return out
+
+
+def nested_inverse_family(depths) -> list[dict]:
+    """tr(B*inv(Ad + inv(… inv(A1 + X))))."""
+    out = []
+    for d in depths:
+        e = "X"
+        for i in range(1, d + 1):
+            e = f"inv(A{i} + {e})"
+        shapes = {"X": ("n", "n"), "B": ("n", "n"), **{f"A{i}": ("n", "n") for i in range(1, d + 1)}}
+        out.append({"id": f"inv-d{d}", "expr": f"tr(B*{e})", "wrt": "X", "shapes": shapes, "param": d,
+                    "series": "nested inverses"})
+    return out
+
+
+def elementwise_chain_family(depths) -> list[dict]:
+    """sum(f_d(A_d .* … f_1(A1 .* X))) cycling through elementwise functions."""
+    out = []
+    for d in depths:
+        e = "X"
+        for i in range(1, d + 1):
+            e = f"{EW_FUNCTIONS[(i - 1) % len(EW_FUNCTIONS)]}(A{i} .* {e})"
+        shapes = {"X": ("m", "n"), **{f"A{i}": ("m", "n") for i in range(1, d + 1)}}
+        out.append({"id": f"ew-d{d}", "expr": f"sum({e})", "wrt": "X", "shapes": shapes, "param": d,
+                    "series": "elementwise chain"})
+    return out
+
+
+def public_family() -> list[dict]:
+    cases = json.loads(PUBLIC_CASES.read_text())
+    return [{"id": c["id"], "expr": c["expr"], "wrt": c["wrt"], "shapes": c["shapes"],
+             "assume": c.get("assume", []), "param": i, "series": "public"} for i, c in enumerate(cases)]
+
+
+def family_cases(name: str, quick: bool) -> list[dict]:
+    if name == "public":
+        return public_family()
+    if name == "trace-product":
+        return trace_product_family([2, 4, 8] if quick else range(2, 17), [1, 2] if quick else range(1, 5))
+    if name == "quadratic-sum":
+        return quadratic_sum_family([1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64])
+    if name == "nested-inverse":
+        return nested_inverse_family([1, 2] if quick else range(1, 7))
+    if name == "elementwise-chain":
+        return elementwise_chain_family([1, 3] if quick else range(1, 9))
+    raise ValueError(f"unknown family {name!r}")
+
+
+# ------------------------------------------------------------------------------- worker ----
+def assumptions(assume: list[str]) -> tuple[set, set, set]:
+    """Names needing SPD / positive / ±1 values, from a public case's ``assume`` list."""
+    spd, pos, signs = set(), set(), set()
+    for a in assume:
+        name = a.split()[0]
+        if any(w in a for w in ("definite", "invertible", "det(", "rank", "symmetric")):
+            spd.add(name)
+        if "positive" in a or "> 0" in a:
+            pos.add(name)
+        if "{-1,+1}" in a:
+            signs.add(name)
+    return spd, pos, signs
+
+
+def _maxrss_mb() -> float:
+    import resource
+    import sys
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024  # bytes on macOS
+
+
+def worker(payload: dict) -> None:
+    """Run one family in this (fresh) process, printing one JSON line per case."""
+    import numpy as np
+
+    import rewrite as rw
+    from rewrite.numeric import gradient_error
+
+    try:  # compile the rule program once, outside the measurements
+        rw.gradient("tr(A*X)", "X")
+    except rw.TracegradError:
+        pass  # tight user limits: the program is compiled all the same
+    base = _maxrss_mb()
+    for case in payload["cases"]:
+        row = {k: case[k] for k in ("id", "expr", "param", "series")}
+        result: dict = {}
+
+        def once(case=case, result=result):
+            result["g"] = rw.gradient(case["expr"], case["wrt"], case["shapes"])
+
+        try:
+            times = time_call(once, payload["repeats"], budget=payload["budget"])
+            g = result["g"]
+            r = g.report
+            row.update(ms=1000 * median(times), ms_min=1000 * min(times), runs=len(times),
+                       stop=r.stop_reason, iterations=r.iterations, eclasses=r.eclasses, enodes=r.enodes)
+            # A phase (e.g. the bounded simplification of G) that stopped on a limit is shown too.
+            hit = [f"{ph['phase']}:{ph['stop_reason']}" for ph in r.phases if ph["stop_reason"] != "saturated"]
+            if hit:
+                row["phase_limits"] = " ".join(hit)
+            if payload.get("check", True):
+                spd, pos, signs = assumptions(case.get("assume", []))
+                if case["series"] in ("nested inverses",):
+                    spd = set(case["shapes"])  # SPD summands keep every inverse well conditioned
+                _, _, err = gradient_error(g, np.random.default_rng(1), spd, pos, signs)
+                row["fd_err"] = err
+        except rw.TracegradError as e:
+            rep = getattr(e, "report", None)
+            row.update(stop=rep.stop_reason if rep else e.kind, error=f"{type(e).__name__}: {e.message}"[:160])
+            if rep is not None:
+                row.update(ms=1000 * rep.seconds, iterations=rep.iterations, eclasses=rep.eclasses,
+                           enodes=rep.enodes)
+        row["peak_mb"] = round(_maxrss_mb() - base, 1)
+        emit(row)
+
+
+# ------------------------------------------------------------------------------ runner ----
+def run(quick: bool = False, families=FAMILIES, repeats: int | None = None, timeout: float = 900.0,
+        max_cases: int | None = None, log=print) -> dict:
+    """Run the families (each in a fresh process) and return ``{"families": {name: rows}}``."""
+    out: dict = {"families": {}, "quick": quick, "errors": {}}
+    for name in families:
+        cases = family_cases(name, quick)[:max_cases]
+        payload = {"cases": cases, "repeats": repeats or (1 if quick else 5), "budget": 0.5,
+                   "check": True}
+        log(f"[a] {name}: {len(cases)} cases ...")
+        rows, err = run_worker("benchmarks.derivation", "worker", payload, timeout)
+        done = {r["id"] for r in rows}
+        for c in cases:  # a case the process never reported (killed, crashed) is not hidden
+            if c["id"] not in done:
+                rows.append({"id": c["id"], "expr": c["expr"], "param": c["param"], "series": c["series"],
+                             "stop": "not run", "error": err or "process ended"})
+        if err:
+            out["errors"][name] = err
+        out["families"][name] = rows
+        log(format_table(rows, TABLE_COLUMNS))
+        log("")
+    return out
+
+
+TABLE_COLUMNS = [("id", "case"), ("ms", "ms"), ("ms_min", "min ms"), ("iterations", "iters"),
+                 ("eclasses", "e-classes"), ("enodes", "e-nodes"), ("peak_mb", "peak MB"), ("stop", "stop"),
+                 ("phase_limits", "phase limits hit"), ("fd_err", "fd err")]
+
+
+def summary(data: dict) -> dict:
+    """Target figures: public median/p95, tr(F1…F16), 64-term sum and its growth exponent."""
+    fam = data.get("families", {})
+    s: dict = {}
+    pub = [r["ms"] for r in fam.get("public", []) if r.get("ms") is not None and not r.get("error")]
+    if pub:
+        s["public_median_ms"] = median(pub)
+        s["public_p95_ms"] = percentile(pub, 95)
+        s["public_max_ms"] = max(pub)
+        s["public_n"] = len(pub)
+    s["public_failed"] = [r["id"] for r in fam.get("public", []) if r.get("error")]
+    for r in fam.get("trace-product", []):
+        if r["id"] == "tr-k16-x1":
+            s["tr16_ms"], s["tr16_stop"] = r.get("ms"), r.get("stop")
+    q = [(r["param"], r["ms"]) for r in fam.get("quadratic-sum", []) if r.get("ms") and not r.get("error")]
+    if q:
+        m, ms = max(q)
+        s["qsum_max_m"], s["qsum_max_ms"] = m, ms
+        big = [(a, b) for a, b in q if a >= 4]
+        if len(big) >= 2:
+            xs, ys = [math.log(a) for a, _ in big], [math.log(b) for _, b in big]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            s["qsum_exponent"] = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+                (x - mx) ** 2 for x in xs)
+    s["limit_hits"] = [f"{n}/{r['id']}: {r.get('stop')}" for n, rows in fam.items() for r in rows
+                       if r.get("stop") not in ("saturated", None) or r.get("error")]
+    s["phase_limit_hits"] = [f"{n}/{r['id']}: {r['phase_limits']}" for n, rows in fam.items() for r in rows
+                             if r.get("phase_limits")]
+    return s
+
+
+def plot(data: dict, out: Path) -> list[Path]:
+    """Public-case latencies (bars) and scaling families (time and e-nodes against size)."""
+    pyplot = plt()
+    if pyplot is None:
+        return []
+    fam = data.get("families", {})
+    files = []
+    pub = fam.get("public", [])
+    if pub:
+        fig, ax = pyplot.subplots(figsize=(10, 4.5))
+        ids = [r["id"] for r in pub]
+        vals = [r.get("ms") or 0 for r in pub]
+        colors = ["tab:red" if r.get("error") else "tab:blue" for r in pub]
+        ax.bar(range(len(ids)), vals, color=colors)
+        ax.axhline(10, color="tab:green", ls="--", lw=1, label="median target 10 ms")
+        ax.axhline(50, color="tab:orange", ls="--", lw=1, label="p95 target 50 ms")
+        ax.set_xticks(range(len(ids)), ids, rotation=75, ha="right", fontsize=7)
+        ax.set_ylabel("ms (median)")
+        ax.set_yscale("log")
+        ax.set_title("Derivation latency, public cases (red: stopped without a gradient)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        files.append(out / "a_public.png")
+        fig.savefig(files[-1], dpi=110)
+        pyplot.close(fig)
+    scal = [n for n in FAMILIES[1:] if fam.get(n)]
+    if scal:
+        for key, label, fname in (("ms", "ms (median)", "a_scaling_time.png"),
+                                  ("enodes", "e-nodes", "a_scaling_enodes.png"),
+                                  ("peak_mb", "peak RSS growth, MB", "a_scaling_memory.png")):
+            fig, axes = pyplot.subplots(1, len(scal), figsize=(4.2 * len(scal), 3.8), squeeze=False)
+            for ax, name in zip(axes[0], scal, strict=True):
+                series: dict[str, list] = {}
+                for r in fam[name]:
+                    if r.get(key) is not None:
+                        series.setdefault(r["series"], []).append((r["param"], r[key], bool(r.get("error"))))
+                for sname, pts in sorted(series.items()):
+                    pts.sort()
+                    line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=sname)
+                    bad = [p for p in pts if p[2]]
+                    if bad:
+                        ax.plot([p[0] for p in bad], [p[1] for p in bad], "x", color="red", ms=8)
+                if name == "trace-product" and key == "ms":
+                    ax.axhline(200, color="gray", ls="--", lw=1, label="k=16 target 200 ms")
+                if name == "quadratic-sum":
+                    ax.set_xscale("log", base=2)
+                    if key == "ms":
+                        ax.axhline(1000, color="gray", ls="--", lw=1, label="m=64 target 1 s")
+                ax.set_yscale("log" if key != "peak_mb" else "linear")
+                ax.set_title(name, fontsize=10)
+                ax.set_xlabel({"trace-product": "factors k", "quadratic-sum": "terms m"}.get(name, "depth"))
+                ax.set_ylabel(label)
+                ax.legend(fontsize=7)
+            fig.tight_layout()
+            files.append(out / fname)
+            fig.savefig(files[-1], dpi=110)
+            pyplot.close(fig)
+    return files

@@ -1,0 +1,153 @@
+"""Run the benchmarks, print plain-text tables, write PNG plots and BENCHMARKS.md.
+
+    python -m benchmarks.run [--quick] [--part a|b|c|all] [--sizes 100,500,2000] [--threads N]
+                             [--out DIR] [--markdown FILE] [--profile]
+
+Parts: a = derivation latency (public cases and scaling families), b = against SymPy,
+c = generated gradient code against jax.grad / torch.autograd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.common import DEFAULT_MARKDOWN, DEFAULT_OUT
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("a", "b", "c", "all"), default="all", help="which part to run")
+    p.add_argument("--quick", action="store_true", help="small smoke run (well under a minute)")
+    p.add_argument("--sizes", default=None, help="part c problem sizes, comma separated (default 100,500,2000)")
+    p.add_argument("--families", default=None,
+                   help="part a families, comma separated (public, trace-product, quadratic-sum, "
+                        "nested-inverse, elementwise-chain)")
+    p.add_argument("--cases", type=int, default=None, help="part a: keep only the first N cases of each family")
+    p.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
+    p.add_argument("--threads", type=int, default=1,
+                   help="part c: BLAS / PyTorch / XLA threads per backend (default 1, a like-for-like "
+                        "comparison that stays stable on a busy machine; 0 = the libraries' own choice)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for JSON results and PNG plots")
+    p.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="markdown report to (re)write")
+    p.add_argument("--profile", action="store_true",
+                   help="profile the slowest public case with cProfile and add the top to the report")
+    return p
+
+
+def profile_case(expr: str, wrt: str, shapes: dict, out: Path, top: int = 25) -> str:
+    """cProfile one warm derivation; the time split (egglog run / extract / Python) and the top."""
+    import cProfile
+    import io
+    import pstats
+
+    import rewrite as rw
+
+    rw.gradient("tr(A*X)", "X")
+    rw.gradient(expr, wrt, shapes)
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for _ in range(5):
+        rw.gradient(expr, wrt, shapes)
+    prof.disable()
+    total = (time.perf_counter() - t0) / 5
+    st = pstats.Stats(prof)
+    groups: dict[str, float] = {}
+    callers_of_run: dict[str, float] = {}
+    simplify_s = 0.0
+    for (file, _line, func), (_cc, _nc, tt, ct, callers) in st.stats.items():  # type: ignore[attr-defined]
+        groups[_category(file, func)] = groups.get(_category(file, func), 0.0) + tt / 5
+        if file.endswith("engine.py") and func == "_simplify_term":
+            simplify_s = ct / 5
+        if "run_program" in func:
+            for (_cf, _cl, cfunc), stat in callers.items():
+                callers_of_run[cfunc] = callers_of_run.get(cfunc, 0.0) + stat[2] / 5
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(top)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+    head = [f"case: {expr}  (wrt {wrt}); {1000 * total:.1f} ms per derivation under cProfile (5 runs)"]
+    head.append("self time by where it is spent:")
+    for k, v in sorted(groups.items(), key=lambda kv: -kv[1])[:12]:
+        head.append(f"  {k:44s} {1000 * v:8.2f} ms  ({100 * v / total:4.1f} %)")
+    head.append(f"simplification of G afterwards (Engine._simplify_term, cumulative): {1000 * simplify_s:.1f} ms "
+                f"({100 * simplify_s / total:.0f} %); the derivation proper: {1000 * (total - simplify_s):.1f} ms")
+    if callers_of_run:
+        head.append("egglog run_program time by the Python function that called it:")
+        for k, v in sorted(callers_of_run.items(), key=lambda kv: -kv[1]):
+            head.append(f"  {k:44s} {1000 * v:8.2f} ms")
+    text = "\n".join(head + ["", f"top {top} by cumulative time:"] + lines[start:start + top + 1])
+    (out / "profile.txt").write_text(text + "\n")
+    return text
+
+
+def _category(file: str, func: str) -> str:
+    """Where a profiled function's own time is spent: egglog's Rust core, or which Python."""
+    if "EGraph" in func or "egglog" in func:
+        name = func.split("'")[1] if "'" in func else func
+        return f"egglog (Rust) {name}"
+    if file.startswith("~") or file.startswith("<"):
+        return f"builtin {func.strip('<>')[:40]}"
+    path = Path(file)
+    if path.parent.name == "rewrite":
+        return f"Python rewrite/{path.name}"
+    for lib in ("lark", "egglog", "sympy", "numpy"):
+        if f"/{lib}/" in file:
+            return f"Python {lib}"
+    return "Python other"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmarks import autodiff, derivation, markdown, vs_sympy
+    from benchmarks.common import load_json, machine_info, save_json
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    parts = "abc" if args.part == "all" else args.part
+    t0 = time.perf_counter()
+    info = machine_info()
+    info.update(quick=args.quick)
+    save_json(out / "machine.json", info)
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Python {info['python']}")
+    if "a" in parts:
+        fams = args.families.split(",") if args.families else list(derivation.FAMILIES)
+        data = derivation.run(quick=args.quick, families=fams, repeats=args.repeats, max_cases=args.cases)
+        save_json(out / "a_derivation.json", data)
+        derivation.plot(data, out)
+        s = derivation.summary(data)
+        print("[a] summary: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in s.items()))
+    if "b" in parts:
+        data = vs_sympy.run(quick=args.quick, repeats=args.repeats)
+        save_json(out / "b_sympy.json", data)
+        vs_sympy.plot(data, out)
+    if "c" in parts:
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
+        data = autodiff.run(quick=args.quick, sizes=sizes, repeats=args.repeats, threads=args.threads)
+        save_json(out / "c_autodiff.json", data)
+        autodiff.plot(data, out)
+        for k, v in autodiff.summary(data).items():
+            print(f"[c] {k} at n >= 500: median {v['median']:.3g}, max {v['max']:.3g}, "
+                  f"<= 1 on {v['at_most_1']}/{v['count']}")
+    if args.profile:
+        a = load_json(out / "a_derivation.json") or {}
+        pub = [r for r in a.get("families", {}).get("public", []) if r.get("ms")]
+        cases = {c["id"]: c for c in derivation.public_family()}
+        slow = max(pub, key=lambda r: r["ms"])["id"] if pub else next(iter(cases))
+        c = cases[slow]
+        print(profile_case(c["expr"], c["wrt"], c["shapes"], out))
+    md = markdown.write(out, args.markdown)
+    print(f"wrote {md} and plots in {out} ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

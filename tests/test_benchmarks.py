@@ -1,0 +1,69 @@
+"""The benchmark runner's quick mode produces its tables, JSON, plots and markdown (no timing checks)."""
+
+import json
+
+import pytest
+
+from benchmarks import derivation, run
+from benchmarks.common import format_table
+
+
+def test_quick_part_a_writes_table_json_and_markdown(tmp_path, capsys):
+    md = tmp_path / "BENCH.md"
+    code = run.main(["--quick", "--part", "a", "--families", "public,trace-product", "--cases", "2",
+                     "--out", str(tmp_path), "--markdown", str(md)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "e-nodes" in printed and "cookbook-2.1.2-eq49" in printed and "tr-k2-x1" in printed
+    data = json.loads((tmp_path / "a_derivation.json").read_text())
+    public = data["families"]["public"]
+    assert [r["id"] for r in public] == ["cookbook-2.1.2-eq49", "cookbook-2.1.1-eq46-AXB"]
+    for r in public + data["families"]["trace-product"]:
+        assert r["stop"] == "saturated" and r["enodes"] > 0 and r["iterations"] > 0
+        assert r["fd_err"] < 1e-6  # the benchmark measured correct derivations
+        assert r["peak_mb"] >= 0
+    text = md.read_text()
+    assert "## Machine" in text and "## a. Derivation latency" in text and "cookbook-2.1.1-eq46-AXB" in text
+    assert "| median derivation ≤ 10 ms on the public cases |" in text
+    machine = json.loads((tmp_path / "machine.json").read_text())
+    assert machine["cores"] >= 1 and machine["versions"]["egglog"] != "not installed"
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "a_public.png").stat().st_size > 1000
+    assert "](a_public.png)" in text
+
+
+def test_a_case_stopped_by_a_limit_is_reported_with_its_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_MAX_ITERATIONS", "2")  # inherited by the family's fresh process
+    data = derivation.run(quick=True, families=["trace-product"], max_cases=1, log=lambda *a: None)
+    (row,) = data["families"]["trace-product"]
+    assert row["id"] == "tr-k2-x1"
+    assert row["stop"] == "iteration-limit" and "error" in row
+    assert any("iteration-limit" in h for h in derivation.summary(data)["limit_hits"])
+
+
+def test_summary_figures_from_rows():
+    data = {"families": {
+        "public": [{"id": f"c{i}", "ms": float(i)} for i in range(1, 21)],
+        "quadratic-sum": [{"id": f"q{m}", "param": m, "ms": 2.0 * m, "stop": "saturated"} for m in (4, 8, 16, 64)],
+    }}
+    s = derivation.summary(data)
+    assert s["public_median_ms"] == 10.5 and s["public_p95_ms"] == pytest.approx(19.05)
+    assert s["qsum_max_m"] == 64 and s["qsum_max_ms"] == 128.0
+    assert s["qsum_exponent"] == pytest.approx(1.0)
+
+
+def test_benchmark_module_examples():
+    import doctest
+
+    from benchmarks import autodiff, common, markdown, vs_sympy
+
+    for mod in (autodiff, common, derivation, markdown, vs_sympy):
+        result = doctest.testmod(mod)
+        assert result.attempted > 0 and result.failed == 0, mod.__name__
+
+
+def test_format_table_aligns_and_marks_missing_values():
+    out = format_table([{"a": "x", "b": 1.5}, {"a": "long name"}], [("a", "case"), ("b", "ms")])
+    lines = out.splitlines()
+    assert lines[0].startswith("case") and lines[2].startswith("x ")
+    assert lines[3].split() == ["long", "name", "-"]
