@@ -53,6 +53,24 @@ def equivalent(a, b, shapes: dict | None = None, rules: list[str | Path] | None 
     return _engine(rules).equivalent(a, b, shapes)
 
 
+def jacobian(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
+             limits: Limits | None = None) -> Expr:
+    """∂vec(F)/∂vec(wrt): m×n for a vector F and vector ``wrt``, vec layout (``kron``) otherwise."""
+    return _engine(rules).jacobian(expr, wrt, shapes, limits)
+
+
+def hessian(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
+            limits: Limits | None = None) -> Expr:
+    """∂²f/∂vec(wrt)∂vec(wrt) of a 1×1 expression (n×n for a vector ``wrt``)."""
+    return _engine(rules).hessian(expr, wrt, shapes, limits)
+
+
+def hvp(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
+        limits: Limits | None = None, direction: str | None = None) -> Expr:
+    """The Hessian applied to a direction (``V`` unless taken): an expression in ``.direction``."""
+    return _engine(rules).hvp(expr, wrt, shapes, limits, direction)
+
+
 def parse(text: str, shapes: dict | None = None) -> Expr:
     """Parse and type-check text into an :class:`Expr`."""
     return Expr(default_engine().term(text, shapes))
@@ -60,6 +78,7 @@ def parse(text: str, shapes: dict | None = None) -> Expr:
 
 __all__ = [
     "Engine", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
+    "jacobian", "hessian", "hvp",
     "equivalent", "parse", "codegen", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",
     "WrtError", "RuleFileError", "LimitError", "CanonicalFormError", "__version__",
 ]

@@ -156,8 +156,12 @@ def _typing_rules() -> list[str]:
             elif k == "a":
                 vals.append(f"n{spec[1]}")
             elif k == "rc":
-                facts.append(f"(= rr (rows a{spec[1]})) (= cc (cols a{spec[1]}))")
-                vals.append("(* rr cc)")
+                facts.append(f"(= {which}_rr (rows a{spec[1]})) (= {which}_cc (cols a{spec[1]}))")
+                vals.append(f"(* {which}_rr {which}_cc)")
+            elif k in ("rr", "cc"):  # product of one dimension of two arguments (kron)
+                f = "rows" if k == "rr" else "cols"
+                facts.append(f"(= {which}_x ({f} a{spec[1]})) (= {which}_y ({f} a{spec[2]}))")
+                vals.append(f"(* {which}_x {which}_y)")
         out.append(f"(rule ({' '.join(facts)}) ((set (rows e) {vals[0]}) (set (cols e) {vals[1]})) "
                    f":ruleset typing :name \"~type-{o.name}\")")
     return out

@@ -13,11 +13,14 @@ import sys
 
 from .batch import cmd_batch
 from .errors import TracegradError
+from .second_order import add_parsers as add_second_order_parsers
+from .second_order import cmd_second_order
 
 EPILOG = """examples:
   tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n
   tracegrad grad "norm2sq(X*w - y)" --wrt w --shape X=m,n --shape w=n --shape y=m --format json
   tracegrad simplify "tr(A') + tr(A)" --shape A=n,n
+  tracegrad hessian "x'*A*x" --wrt x --shape x=n --shape A=n,n
   tracegrad equiv "tr(A*B*C)" "tr(C*A*B)"
   tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n --format numpy > grad_x.py
   printf 'tr(A*X) ; X ; A=2,3 X=3,2\n' | tracegrad batch -
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
     b.add_argument("--check", action="store_true",
                    help="verify every gradient against finite differences")
+    add_second_order_parsers(sub)
     return p
 
 
@@ -146,7 +150,8 @@ def _cmd_equiv(args) -> int:
 
 
 # One handler per subcommand; build_parser registers the matching sub-parser.
-COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv, "batch": cmd_batch}
+COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv, "batch": cmd_batch,
+            "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
 
 
 def run(args) -> int:

@@ -110,6 +110,26 @@ class Engine:
         """df in canonical form ``tr(G'*dX)`` (``dX`` printed as a name)."""
         return self.gradient(expr, wrt, shapes, limits).differential
 
+    # -- second order (rewrite.second_order) --------------------------------------------
+    def jacobian(self, expr, wrt: str, shapes: dict | None = None, limits: Limits | None = None):
+        """∂vec(F)/∂vec(wrt) (m×n for vectors); see :func:`rewrite.second_order.jacobian`."""
+        from .second_order import jacobian
+
+        return jacobian(self, expr, wrt, shapes, limits)
+
+    def hessian(self, expr, wrt: str, shapes: dict | None = None, limits: Limits | None = None):
+        """∂²f/∂vec(wrt)∂vec(wrt); see :func:`rewrite.second_order.hessian`."""
+        from .second_order import hessian
+
+        return hessian(self, expr, wrt, shapes, limits)
+
+    def hvp(self, expr, wrt: str, shapes: dict | None = None, limits: Limits | None = None,
+            direction: str | None = None):
+        """H·V as an expression in a direction ``V``; see :func:`rewrite.second_order.hvp`."""
+        from .second_order import hvp
+
+        return hvp(self, expr, wrt, shapes, limits, direction)
+
     # -- simplify / equivalent ----------------------------------------------------------
     def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = ()) -> tuple[Term, Report]:
         with Session(self.program, Limits(**SIMPLIFY_LIMITS)) as s:

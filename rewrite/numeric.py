@@ -55,6 +55,15 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
         if n in memo:
             return memo[n]
         op = n.op
+        if op == "mul" and "diag" in (n.args[0].op, n.args[1].op):
+            # diag(u)*B scales the rows of B, B*diag(u) its columns: diag(u) is never formed
+            left, right = n.args
+            if left.op == "diag":
+                v = go(left.args[0]) * go(right)
+            else:
+                v = go(left) * go(right.args[0]).T
+            memo[n] = v
+            return v
         a = [go(x) for x in n.args]
         if op == "var":
             if n.attr not in env:
@@ -110,6 +119,10 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
             v = np.diag(a[0]).reshape(-1, 1)
         elif op == "vec":
             v = a[0].reshape(-1, 1, order="F")
+        elif op == "kron":
+            v = np.kron(a[0], a[1])
+        elif op == "kront":
+            v = kron_commuted(a[0], a[1])
         else:
             raise TracegradError(f"cannot evaluate {op}")
         memo[n] = v
@@ -117,6 +130,20 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
 
     with np.errstate(all="ignore"):
         return go(t)
+
+
+def kron_commuted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``kront(A, B)`` = (A ⊗ B)·K, with K the commutation matrix: ``kront(A, B) @ vec(Z)`` is
+    ``vec(B @ Z.T @ A.T)`` for Z of shape (cols A) × (cols B).
+
+    >>> A, B, Z = np.arange(6.).reshape(2, 3), np.arange(8.).reshape(4, 2), np.arange(6.).reshape(3, 2)
+    >>> vec = lambda M: M.reshape(-1, 1, order="F")
+    >>> bool(np.allclose(kron_commuted(A, B) @ vec(Z), vec(B @ Z.T @ A.T)))
+    True
+    """
+    n, q = a.shape[1], b.shape[1]
+    c = np.arange(n * q)
+    return np.kron(a, b)[:, (c // n) + q * (c % n)]
 
 
 def _as2d(shape: tuple, declared: tuple) -> tuple:

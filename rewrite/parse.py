@@ -30,9 +30,9 @@ from .terms import OPS, Term, mul_dims, result_shape
 
 BUILTIN_CALLS = {
     "tr": 1, "det": 1, "logdet": 1, "inv": 1, "sum": 1, "norm2": 1, "norm2sq": 1, "fro2": 1,
-    "eye": 1, "ones": 1, "diag": 1, "vec": 1,
+    "eye": 1, "ones": 1, "diag": 1, "vec": 1, "kron": 2, "kront": 2,
 }
-RULE_CALLS = {"d": 1, "grad": 2}
+RULE_CALLS = {"d": 1, "grad": 2, "jac": 2}
 
 
 def normalize_shape(shape: object, name: str = "?") -> tuple:
@@ -351,6 +351,8 @@ class Elaborator:
             return self.mk(name, a)
         if name == "vec":
             return self.vec(a, node)
+        if name in ("kron", "kront", "jac"):
+            return self.product_dims(name, args, node)
         if name in ("sum", "fro2", "norm2sq"):
             return self.mk("fro2" if name == "norm2sq" else name, a)
         if name == "norm2":
@@ -380,6 +382,18 @@ class Elaborator:
             raise ShapeError("vec() needs the shape of its argument to be known; declare it",
                              position=node_position(node))
         return Term("vec", (a,), None, (mul_dims(r, c), 1))
+
+    def product_dims(self, name: str, args: list[Term], node) -> Term:
+        """``kron``/``kront`` (and ``jac`` in rules) have products of dimensions as their shape;
+        as for ``vec``, the argument shapes must be known, and in rules the product is left as
+        an unknown dimension."""
+        if self.rule_mode:
+            return Term(name, tuple(args), None, (self.u.fresh(), self.u.fresh()))
+        for a in args:
+            if any(isinstance(self.u.find(d), DimVar) for d in a.shape):
+                raise ShapeError(f"{name}() needs the shapes of its arguments to be known; declare them",
+                                 position=node_position(node))
+        return self.mk(name, *(self.resolve(a) for a in args))
 
     def diag(self, a: Term, node) -> Term:
         r, c = (self.u.find(d) for d in a.shape)

@@ -63,7 +63,7 @@ def _numbers_first(fs: list[Term]) -> list[Term]:
     '6*c*A'
     """
     nums = [f for f in fs if f.op == "num"]
-    if not nums or (len(nums) == 1 and fs[0] is nums[0]):
+    if not nums or (len(nums) == 1 and fs[0] is nums[0] and nums[0].attr != 1):
         return fs
     c = Fraction(1)
     for f in nums:
@@ -192,8 +192,8 @@ class _Text:
         if op == "fill":
             s = _fill_text(t)
             return s, (5 if "*" not in s and "'" not in s else (4 if "*" not in s else 2))
-        if op == "grad":
-            return f"grad({self.go(t.args[0], 0)}, {self.go(t.args[1], 0)})", 5
+        if op in ("grad", "kron", "kront", "jac"):
+            return f"{op}({self.go(t.args[0], 0)}, {self.go(t.args[1], 0)})", 5
         return f"{NAMES[op]}({self.go(t.args[0], 0)})", 5
 
     def expo(self, e: Term) -> str:
@@ -356,6 +356,15 @@ class _Latex(_Text):
             return rf"\mathrm{{d}}{self.go(t.args[0], 5)}", 5
         if op == "grad":
             return rf"\nabla_{{{self.go(t.args[1], 5)}}}{self.go(t.args[0], 5)}", 5
+        if op in ("kron", "kront"):  # kront(A, B) = (A ⊗ B) K, K the commutation matrix
+            s = self.go(t.args[0], 3) + r" \otimes " + self.go(t.args[1], 3)
+            if op == "kron":
+                return s, 2
+            n, q = t.args[0].shape[1], t.args[1].shape[1]
+            return rf"\left({s}\right) K_{{{n},{q}}}", 3
+        if op == "jac":
+            return (rf"\frac{{\partial \operatorname{{vec}} {self.go(t.args[0], 5)}}}"
+                    rf"{{\partial \operatorname{{vec}} {self.go(t.args[1], 5)}}}"), 5
         return self.call(self.FUN.get(op, rf"\operatorname{{{op}}}"), t.args[0])
 
     @staticmethod

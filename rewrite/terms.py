@@ -24,7 +24,8 @@ class OpInfo:
 
     ``rows``/``cols`` describe the result dimensions: ``("r", i)`` rows of argument i,
     ``("c", i)`` its columns, ``("a", k)`` the k-th dimension attribute, ``("1",)`` one,
-    ``("rc", i)`` rows times columns of argument i.
+    ``("rc", i)`` rows times columns of argument i, ``("rr", i, j)`` rows of argument i times
+    rows of argument j, ``("cc", i, j)`` the same for columns.
     """
 
     name: str
@@ -71,6 +72,9 @@ OPS: dict[str, OpInfo] = {
         _op("vec", 1, "Vec", ("rc", 0), _ONE),
         _op("d", 1, "D", _R0, _C0),
         _op("grad", 2, "Grad", _R1, _C1),
+        _op("kron", 2, "Kron", ("rr", 0, 1), ("cc", 0, 1)),
+        _op("kront", 2, "KronT", ("rr", 0, 1), ("cc", 0, 1)),
+        _op("jac", 2, "Jac", ("rc", 0), ("rc", 1)),
     ]
 }
 CTOR_TO_OP = {o.ctor: o.name for o in OPS.values()}
@@ -120,16 +124,20 @@ def result_shape(op: str, args: tuple[Term, ...], attr: object) -> tuple:
         if kind == "rc":
             r, c = args[s[1]].shape
             return mul_dims(r, c)
+        if kind in ("rr", "cc"):
+            k = 0 if kind == "rr" else 1
+            return mul_dims(args[s[1]].shape[k], args[s[2]].shape[k])
         raise ValueError(s)
 
     return (spec(info.rows), spec(info.cols))
 
 
 def mul_dims(a, b):
-    """Product of two dimensions (``vec`` of an m×n matrix has m*n rows).
+    """Product of two dimensions (``vec`` of an m×n matrix has m*n rows), in a canonical form
+    (number first, names sorted) so that equal products compare equal.
 
-    >>> mul_dims(2, 3), mul_dims("m", 1), mul_dims("m", "n")
-    (6, 'm', 'm*n')
+    >>> mul_dims(2, 3), mul_dims("m", 1), mul_dims("m", "n"), mul_dims("n", "m"), mul_dims("2*n", 3)
+    (6, 'm', 'm*n', 'm*n', '6*n')
     """
     if isinstance(a, int) and isinstance(b, int):
         return a * b
@@ -137,7 +145,13 @@ def mul_dims(a, b):
         return b
     if b == 1:
         return a
-    return f"{a}*{b}"
+    k, names = 1, []
+    for part in f"{a}*{b}".split("*"):
+        if part.isdigit():
+            k *= int(part)
+        else:
+            names.append(part)
+    return "*".join(([str(k)] if k != 1 else []) + sorted(names))
 
 
 def make(op: str, *args: Term, attr: object = None) -> Term:
