@@ -132,3 +132,12 @@ def test_an_underivable_function_is_a_rule_file_error_at_its_line(tmp_path):
     path.write_text("# a comment\nfunction stair(x) = floor(x)\n")
     with pytest.raises(rw.RuleFileError, match=r"bad.rules:2:1: stair"):
         rw.gradient("sum(stair(X))", "X", {"X": (3, 2)}, rules=[path])
+
+
+def test_zero_terms_do_not_grow_numbers():
+    """A zero term scaled again (c*(0*C)) once made a class contain c times itself, and the
+    number folding then built ever larger numbers until the time limit."""
+    shapes = {"A": (4, 3), "X": (3, 5), "B": (5, 2), "C": (4, 2), "V": (3, 5)}
+    g = rw.gradient("tr((2*A'*(A*X*B - C)*B')'*V)", "X", shapes)
+    assert g.report.phases[0]["iterations"] < 30
+    check_numerically(g, np.random.default_rng(4))
