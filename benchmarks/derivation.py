@@ -25,6 +25,8 @@ import json
 import math
 from pathlib import Path
 
+from rewrite.numeric import constraints_from_assumptions
+
 from .common import (
     PUBLIC_CASES,
     emit,
@@ -140,16 +142,7 @@ def family_cases(name: str, quick: bool) -> list[dict]:
 # ------------------------------------------------------------------------------- worker ----
 def assumptions(assume: list[str]) -> tuple[set, set, set]:
     """Names needing SPD / positive / ±1 values, from a public case's ``assume`` list."""
-    spd, pos, signs = set(), set(), set()
-    for a in assume:
-        name = a.split()[0]
-        if any(w in a for w in ("definite", "invertible", "det(", "rank", "symmetric")):
-            spd.add(name)
-        if "positive" in a or "> 0" in a:
-            pos.add(name)
-        if "{-1,+1}" in a:
-            signs.add(name)
-    return spd, pos, signs
+    return constraints_from_assumptions(assume)
 
 
 def _maxrss_mb() -> float:

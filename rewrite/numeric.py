@@ -180,6 +180,28 @@ def concrete(shape: tuple, dims: Mapping[str, int]) -> tuple[int, int]:
     return one(shape[0]), one(shape[1])
 
 
+def constraints_from_assumptions(assume: list[str]) -> tuple[set[str], set[str], set[str]]:
+    """The ``spd``, ``positive`` and ``signs`` name sets for :func:`random_point`, read from
+    assumption phrases such as the public cases' ``"X invertible"``, ``"A positive definite"``,
+    ``"s positive"``, ``"y entries in {-1,+1}"``.
+
+    >>> spd, pos, signs = constraints_from_assumptions(["S positive definite", "a > 0",
+    ...                                                 "y entries in {-1,+1}"])
+    >>> sorted(spd), sorted(pos), sorted(signs)
+    (['S'], ['S', 'a'], ['y'])
+    """
+    spd, pos, signs = set(), set(), set()
+    for a in assume:
+        name = a.split()[0]
+        if any(w in a for w in ("definite", "invertible", "det(", "rank", "symmetric")):
+            spd.add(name)
+        if "positive" in a or "> 0" in a:
+            pos.add(name)
+        if "{-1,+1}" in a:
+            signs.add(name)
+    return spd, pos, signs
+
+
 def random_point(t: Term, rng: np.random.Generator, dims: Mapping[str, int],
                  spd: set[str] = frozenset(), positive: set[str] = frozenset(),
                  signs: set[str] = frozenset()) -> dict[str, np.ndarray]:

@@ -5,21 +5,13 @@ import pytest
 from conftest import check_numerically, public_cases
 
 import rewrite as rw
+from rewrite.numeric import constraints_from_assumptions
 
 CASES = public_cases()
 
 
 def assumptions(case):
-    spd, pos, signs = set(), set(), set()
-    for a in case.get("assume", []):
-        name = a.split()[0]
-        if any(w in a for w in ("definite", "invertible", "det(", "rank", "symmetric")):
-            spd.add(name)
-        if "positive" in a or "> 0" in a:
-            pos.add(name)
-        if "{-1,+1}" in a:
-            signs.add(name)
-    return spd, pos, signs
+    return constraints_from_assumptions(case.get("assume", []))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

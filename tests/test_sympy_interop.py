@@ -11,7 +11,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import rewrite as rw
-from rewrite.numeric import evaluate, instantiate_dims, random_point
+from rewrite.numeric import constraints_from_assumptions, evaluate, instantiate_dims, random_point
 from rewrite.sympy_interop import evaluate_sympy, from_sympy, sympy_to_text, to_sympy
 
 CASES = public_cases()
@@ -29,13 +29,7 @@ c = sympy.Symbol("c")
 
 
 def assumptions(case):
-    spd, pos = set(), set()
-    for a in case.get("assume", []):
-        name = a.split()[0]
-        if any(word in a for word in ("definite", "invertible", "det(", "rank", "symmetric")):
-            spd.add(name)
-        if "positive" in a or "> 0" in a:
-            pos.add(name)
+    spd, pos, _ = constraints_from_assumptions(case.get("assume", []))
     return spd, pos
 
 
