@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import codegen  # a callable module: rewrite.codegen(gradient, backend) -> source
+from .check_rules import CheckReport, check_rules
 from .engine import Engine, default_engine
 from .errors import (
     CanonicalFormError,
@@ -77,6 +78,7 @@ def parse(text: str, shapes: dict | None = None) -> Expr:
 
 
 __all__ = [
+    "CheckReport", "check_rules",
     "Engine", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
     "jacobian", "hessian", "hvp",
     "equivalent", "parse", "codegen", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",

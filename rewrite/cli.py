@@ -88,7 +88,34 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--check", action="store_true",
                    help="verify every gradient against finite differences")
     add_second_order_parsers(sub)
+    c = sub.add_parser("check-rules", help="test rules numerically for soundness",
+                       description="Evaluate both sides of every rule on random matrices (several "
+                       "shape draws). Exit code 0 when all are sound, 1 when a rule is unsound "
+                       "(its counterexample is printed), 2 when a file cannot be loaded.")
+    c.add_argument("files", nargs="*", metavar="FILE",
+                   help="rule files (loaded on top of the stock rules); none: the stock rules")
+    c.add_argument("--draws", type=int, default=6, help="random draws per rule (default 6)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--format", choices=["text", "json"], default="text")
     return p
+
+
+def _cmd_check_rules(args) -> int:
+    from .check_rules import check_rules
+
+    if args.draws < 1:
+        raise TracegradError("--draws must be at least 1")
+    rep = check_rules(args.files, draws=args.draws, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps({"checked": rep.checked, "sound": len(rep.sound),
+                          "unsound": [{"rule": u.rule, "where": u.where, "shapes": u.shapes,
+                                       "seed": u.seed, "error": u.error, "detail": u.detail}
+                                      for u in rep.unsound],
+                          "untested": [{"rule": w, "reason": r} for w, r in rep.unverified]}))
+    else:
+        for line in rep.lines():
+            print(line)
+    return 0 if rep.ok else 1
 
 
 def _fail(err: TracegradError, fmt: str) -> int:
@@ -150,7 +177,8 @@ def _cmd_equiv(args) -> int:
 
 
 # One handler per subcommand; build_parser registers the matching sub-parser.
-COMMANDS = {"grad": _cmd_grad, "simplify": _cmd_simplify, "equiv": _cmd_equiv, "batch": cmd_batch,
+COMMANDS = {"check-rules": _cmd_check_rules, "grad": _cmd_grad, "simplify": _cmd_simplify,
+            "equiv": _cmd_equiv, "batch": cmd_batch,
             "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
 
 
