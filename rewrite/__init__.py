@@ -33,9 +33,10 @@ def _engine(rules) -> Engine:
 
 
 def gradient(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
-             limits: Limits | None = None) -> Gradient:
-    """∂f/∂wrt as an expression (same shape as ``wrt``)."""
-    return _engine(rules).gradient(expr, wrt, shapes, limits)
+             limits: Limits | None = None, keep_egraph: bool = False) -> Gradient:
+    """∂f/∂wrt as an expression (same shape as ``wrt``); ``keep_egraph=True`` keeps the
+    derivation's e-graph on the result for ``viz``."""
+    return _engine(rules).gradient(expr, wrt, shapes, limits, keep_egraph=keep_egraph)
 
 
 def differential(expr, wrt: str, shapes: dict | None = None,

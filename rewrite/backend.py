@@ -659,10 +659,73 @@ class Session:
         except eg.EggSmolError:
             return False
 
+    def serialize(self) -> dict:
+        """The e-graph as plain data (the one place that reads egglog's serialization).
+
+        ``{"classes": {id: {"rows", "cols"}}, "nodes": {id: {"op", "label", "children",
+        "eclass", "cost", "subsumed"}}}``: only term classes (sort ``M``); literal children
+        (names, numbers, dimensions) are folded into the node's ``label``.
+        """
+        import json
+
+        data = json.loads(self.eg.serialize([]).to_json())
+        raw = data["nodes"]
+        shapes: dict[str, dict] = {}
+        for n in raw.values():  # rows/cols function rows: children [class], output i64
+            if n["op"] in ("rows", "cols") and n["children"]:
+                child_cls = raw[n["children"][0]]["eclass"] if n["children"][0] in raw else None
+                out = _lit_text(n.get("eclass", ""), raw, n)
+                if child_cls is not None and out is not None:
+                    shapes.setdefault(child_cls, {})[n["op"]] = self.codec.decode(out)
+        nodes, classes = {}, {}
+        for nid, n in raw.items():
+            if n["op"] not in CTOR_TO_OP or not n["eclass"].startswith(f"{SORT}-"):
+                continue
+            lits = [_literal(raw[c]["op"]) for c in n["children"] if not _is_term(raw.get(c))]
+            if n["op"] in ("Eye", "Ones", "Fill"):
+                lits = [str(self.codec.decode(int(x))) if str(x).lstrip("-").isdigit() else x
+                        for x in lits]
+            label = CTOR_TO_OP[n["op"]] + (f"({', '.join(map(str, lits))})" if lits else "")
+            nodes[nid] = {"op": CTOR_TO_OP[n["op"]], "label": label,
+                          "children": [raw[c]["eclass"] for c in n["children"]
+                                       if _is_term(raw.get(c))],
+                          "eclass": n["eclass"], "cost": float(n.get("cost", 1.0)),
+                          "subsumed": bool(n.get("subsumed", False))}
+            sh = shapes.get(n["eclass"], {})
+            classes[n["eclass"]] = {"rows": sh.get("rows"), "cols": sh.get("cols")}
+        return {"classes": classes, "nodes": nodes}
+
     def report(self, reason: str) -> Report:
         return Report(reason, self.iterations, self.eclasses(), self.size(),
                       time.perf_counter() - self.t0, dict(self.matches), list(self.phases),
                       list(self.history))
+
+
+def _is_term(n) -> bool:
+    return n is not None and n["eclass"].startswith(f"{SORT}-")
+
+
+def _literal(op: str):
+    """A serialized primitive: ``"X"`` → X, ``42`` → 42, a rational as p or p/q."""
+    import re
+
+    if op.startswith('"') and op.endswith('"'):
+        return op[1:-1]
+    m = re.search(r"numer: (-?\d+), denom: (\d+)", op)
+    if m:
+        return m.group(1) if m.group(2) == "1" else f"{m.group(1)}/{m.group(2)}"
+    return op
+
+
+def _lit_text(eclass: str, raw: dict, node: dict):
+    """The i64 output of a function row in the serialization (its class names the value)."""
+    for cand in raw.values():
+        if cand["eclass"] == eclass and not cand["children"]:
+            try:
+                return int(cand["op"])
+            except ValueError:
+                return None
+    return None
 
 
 def _lit(node):

@@ -12,7 +12,7 @@ import json
 import sys
 
 from .batch import cmd_batch
-from .errors import TracegradError
+from .errors import TracegradError, UnsupportedError
 from .second_order import add_parsers as add_second_order_parsers
 from .second_order import cmd_second_order
 
@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--check", action="store_true",
                    help="verify every gradient against finite differences")
     add_second_order_parsers(sub)
+    v = sub.add_parser("viz", help="draw the e-graph of a gradient's derivation",
+                       description="Write the e-graph (e-classes as boxes around their e-nodes, the "
+                       "extracted gradient in red) as PNG, SVG, DOT, GraphML, node-link JSON or a "
+                       "self-contained interactive HTML page, chosen by the suffix of -o.")
+    v.add_argument("expr")
+    v.add_argument("--wrt", required=True)
+    v.add_argument("-o", "--output", required=True, metavar="OUT.{png,svg,dot,graphml,json,html}")
+    v.add_argument("--history", action="store_true",
+                   help="also plot the saturation history to OUT.history.png")
+    v.add_argument("--max-classes", type=int, default=60, metavar="N",
+                   help="draw at most N e-classes nearest the root (default 60; 0: all)")
+    v.add_argument("--shape", action="append", metavar="NAME=DIMS")
+    v.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
     c = sub.add_parser("check-rules", help="test rules numerically for soundness",
                        description="Evaluate both sides of every rule on random matrices (several "
                        "shape draws). Exit code 0 when all are sound, 1 when a rule is unsound "
@@ -98,6 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--format", choices=["text", "json"], default="text")
     return p
+
+
+def _cmd_viz(args) -> int:
+    from pathlib import Path
+
+    try:
+        import viz
+    except ImportError as e:  # pragma: no cover - matplotlib missing
+        raise TracegradError(f"viz needs matplotlib: pip install -e '.[viz]' ({e})") from None
+    out = Path(args.output)
+    formats = (".png", ".svg", ".dot", ".graphml", ".json", ".html")
+    if out.suffix.lower() not in formats:
+        raise UnsupportedError(f"-o {args.output}: the suffix must be one of {', '.join(formats)}")
+    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), keep_egraph=True)
+    G = viz.egraph_graph(g)
+    part = viz.view(G, args.max_classes) if args.max_classes > 0 else G
+    viz.write(part, out)
+    if args.history:
+        viz.history(g.report, out.with_suffix(".history.png"))
+    n_all, n_part = viz.counts(G)[0], viz.counts(part)[0]
+    print(f"{out}: {n_part} of {n_all} e-classes; gradient {g}")
+    return 0
 
 
 def _cmd_check_rules(args) -> int:
@@ -177,7 +212,7 @@ def _cmd_equiv(args) -> int:
 
 
 # One handler per subcommand; build_parser registers the matching sub-parser.
-COMMANDS = {"check-rules": _cmd_check_rules, "grad": _cmd_grad, "simplify": _cmd_simplify,
+COMMANDS = {"check-rules": _cmd_check_rules, "viz": _cmd_viz, "grad": _cmd_grad, "simplify": _cmd_simplify,
             "equiv": _cmd_equiv, "batch": cmd_batch,
             "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
 

@@ -84,6 +84,7 @@ class Engine:
         with s:
             x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
             root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
+            s.root = root
             reason = s.saturate("expand")
             if reason != "saturated":
                 rep = s.report(reason)
