@@ -428,8 +428,8 @@ class Program:
     def acquire(self):
         """An e-graph holding the declarations and rules, checkpointed with ``push``.
 
-        Replaying the compiled program costs ~100 ms; restoring a checkpoint costs ~1 ms, so each
-        thread keeps a small pool of loaded e-graphs (egglog e-graphs are not shared across
+        Replaying the compiled program costs ~100 ms; restoring a checkpoint costs ~1 ms, so the
+        main thread keeps a small pool of loaded e-graphs (egglog e-graphs are not shared across
         threads).
         """
         free = getattr(self._pool, "free", None)
@@ -479,6 +479,11 @@ class Session:
         self.p = program
         self.codec = program.codec
         self.limits = limits
+        # egglog e-graphs must be dropped on the thread that made them; a pool living in a
+        # worker thread's locals would be dropped elsewhere when the thread ends, so only the
+        # main thread pools (other threads replay the program per session).
+        self._discard = pooled  # the caller does not keep this e-graph after close()
+        pooled = pooled and threading.current_thread() is threading.main_thread()
         if pooled:
             self.eg = program.acquire()
         else:
@@ -495,11 +500,15 @@ class Session:
         self._n = 0
 
     def close(self) -> None:
-        """Give a pooled e-graph back (state discarded); a no-op for an unpooled session."""
+        """Give a pooled e-graph back, or drop a throwaway one now, on this thread (state
+        discarded); an e-graph kept for inspection stays."""
         if self._pooled:
             self._pooled = False
             if self._healthy:
                 self.p.release(self.eg)
+        elif self._discard:
+            self._discard = False
+            self.eg = None
 
     def __enter__(self) -> Session:
         return self

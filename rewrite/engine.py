@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .backend import EngineError, Program, Session
-from .errors import CanonicalFormError, LimitError, ShapeError, WrtError
+from .errors import CanonicalFormError, LimitError, ShapeError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
 from .report import Limits, Report
@@ -59,7 +59,7 @@ class Engine:
 
             return from_sympy(expr, shapes, self)
         el = Elaborator(shapes, self.functions.names())
-        return name_free_dims(el.elaborate(expr), el.u)
+        return _within_size(name_free_dims(el.elaborate(expr), el.u))
 
     # -- gradient -----------------------------------------------------------------------
     def gradient(self, expr, wrt: str, shapes: dict | None = None,
@@ -69,6 +69,15 @@ class Engine:
         ``keep_egraph=True`` keeps the derivation's e-graph on the result (``.session``) for
         inspection (``viz``); otherwise it is discarded and its memory reused.
         """
+        try:
+            return self._gradient(expr, wrt, shapes, limits, keep_egraph)
+        except RecursionError:
+            raise LimitError("the expression or its gradient is nested too deeply to process "
+                             "(Python recursion limit)") from None
+
+    def _gradient(self, expr, wrt: str, shapes: dict | None, limits: Limits | None,
+                  keep_egraph: bool) -> Gradient:
+        """See :meth:`gradient`."""
         f = self.term(expr, shapes)
         if not isinstance(wrt, str) or not wrt.isidentifier():
             raise WrtError(f"wrt must be a single variable name, got {wrt!r}")
@@ -196,8 +205,30 @@ class Engine:
         return self.term(a, shapes), self.term(b, shapes)
 
 
+def max_term_nodes() -> int:
+    """Largest input accepted, in operations (default 4,000; env ``TRACEGRAD_MAX_TERM_NODES``)."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("TRACEGRAD_MAX_TERM_NODES", "4000")))
+    except ValueError:
+        return 4000
+
+
+def _within_size(t: Term) -> Term:
+    n, stack, limit = 0, [t], max_term_nodes()
+    while stack:
+        x = stack.pop()
+        n += 1
+        if n > limit:
+            raise UnsupportedError(f"expression too large: more than {limit} operations "
+                                   "(TRACEGRAD_MAX_TERM_NODES raises the limit)")
+        stack.extend(x.args)
+    return t
+
+
 def canonical_sum(t: Term) -> Term:
-    """Order the summands of a sum canonically (like terms side by side), left-nested.
+    """Order the summands of a sum canonically (like terms side by side), balanced.
 
     This is the n-ary sum kept outside the rules: commutativity of ``+`` is never a rule.
     """
@@ -211,10 +242,10 @@ def canonical_sum(t: Term) -> Term:
         return (to_text(core), to_text(x))
 
     terms = sorted(_summands(t), key=key)
-    out = terms[0]
-    for x in terms[1:]:
-        out = Term("add", (out, x), None, t.shape)
-    return out
+    while len(terms) > 1:  # balanced, so that long sums stay shallow
+        terms = [Term("add", (terms[i], terms[i + 1]), None, t.shape) if i + 1 < len(terms)
+                 else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def make_pair(a: Term, b: Term) -> Term:

@@ -62,7 +62,7 @@ NUMBER: /(\d+(\.(?![*\/^'])\d*)?|\.\d+)([eE][-+]?\d+)?/
 %ignore WS
 """
 
-MAX_LENGTH = 2_000_000
+MAX_LENGTH = 100_000  # characters; longer text is refused before parsing
 MAX_DEPTH = 400
 
 _TOKEN_NAMES = {
