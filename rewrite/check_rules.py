@@ -1,7 +1,8 @@
 """Numeric soundness of rules: every rule is evaluated on random matrices (``check-rules``).
 
-Each rule is instantiated several times: dimensions drawn at random (non-square where the
-pattern allows; 1 for ``scalar``, vectors for ``vector``, equal for ``square``), pattern
+Each rule is instantiated several times: dimensions drawn at random (pairwise different on the
+first two draws, so non-square wherever the pattern allows; 1 for ``scalar``, vectors for
+``vector``, equal for ``square``), pattern
 variables filled with random matrices (a general draw and an entrywise-positive draw, so that
 ``log``/``sqrt``/``inv`` have a domain), numeric variables drawn to satisfy ``num``/``int`` and
 comparisons.  Both sides are evaluated with numpy and must agree.
@@ -9,7 +10,12 @@ comparisons.  Both sides are evaluated with numpy and must agree.
 Differentials are evaluated as directional derivatives: every pattern variable P moves along a
 random direction dP (zero when ``const(P)``), and ``d(E)`` is the central difference of E along
 them.  ``grad(s, x)`` is the G with s = tr(G'*x): s is linear in the differential x, so G is read
-off by evaluating s at the basis matrices.
+off by evaluating s at the basis matrices; ``jac(F, x)`` likewise gives J with
+vec(F) = J*vec(x).  The tutorial docs/rules.md describes the method for rule authors.
+
+What a numeric check cannot see: ``free``/``varying`` are preconditions about which subterms
+contain the differentiation variable; a pattern variable is drawn as an independent matrix, so
+a rule that needs ``free(A)`` for ``grad`` to be defined at all is checked under it.
 
 >>> report = check_rules_text("ruleset trace\\nbad-t : (A*B)' = A'*B'\\n")
 >>> report.ok, [u.rule for u in report.unsound]
@@ -29,7 +35,7 @@ import numpy as np
 
 from .errors import TracegradError
 from .numeric import evaluate
-from .rules import Rule, RuleSet, load_text, stock_ruleset, with_user_files
+from .rules import Rule, RuleSet, load_text, stock_dir, stock_ruleset, with_user_files
 from .shapes import DimVar
 from .terms import Term
 
@@ -48,21 +54,42 @@ class Counterexample:
     seed: int
     error: float
     detail: str = ""
+    values: str = "general"  # or "positive": the kind of value draw (see check_rule)
+    citation: str = ""
 
     def __str__(self) -> str:
         shapes = ", ".join(f"{k}: {r}×{c}" for k, (r, c) in sorted(self.shapes.items()))
         what = self.detail or f"relative error {self.error:.2e}"
-        return f"{self.where}: {self.rule}: UNSOUND — {what} (shapes {shapes}; seed {self.seed})"
+        cite = f" [{self.citation}]" if self.citation else ""
+        return (f"{self.where}: {self.rule}: UNSOUND — {what} (shapes {shapes}; {self.values} "
+                f"values, seed {self.seed}){cite}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One checked rule: ``verdict`` is ``sound``, ``unsound`` or ``untested``."""
+
+    rule: str
+    where: str
+    verdict: str
+    citation: str = ""
+    draws: int = 0  # draws on which both sides could be evaluated
+
+    def __str__(self) -> str:
+        cite = f" [{self.citation}]" if self.citation else ""
+        return f"{self.where}: {self.rule}: {self.verdict} ({self.draws} draws){cite}"
 
 
 @dataclass
 class CheckReport:
-    """Outcome of :func:`check_rules`: sound rules, counterexamples, rules no draw could test."""
+    """Outcome of :func:`check_rules`: sound rules, counterexamples, rules no draw could test,
+    and a :class:`Verdict` (with the rule's citation) for every rule checked."""
 
     checked: int = 0
     sound: list[str] = field(default_factory=list)
     unsound: list[Counterexample] = field(default_factory=list)
     unverified: list[tuple[str, str]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,10 +99,23 @@ class CheckReport:
         return (f"checked {self.checked} rules: {len(self.sound)} sound, {len(self.unsound)} "
                 f"unsound, {len(self.unverified)} not testable numerically")
 
-    def lines(self) -> list[str]:
-        out = [str(u) for u in self.unsound]
+    def lines(self, verbose: bool = False) -> list[str]:
+        """Counterexamples and untested rules, then the summary; ``verbose`` lists every
+        rule's verdict (and citation) first."""
+        out = [str(v) for v in self.verdicts] if verbose else []
+        out += [str(u) for u in self.unsound]
         out += [f"{where}: not tested: {why}" for where, why in self.unverified]
         return out + [self.summary()]
+
+    def as_json(self) -> dict:
+        """The object printed by ``tracegrad check-rules --format json``."""
+        return {"checked": self.checked, "sound": len(self.sound),
+                "unsound": [{"rule": u.rule, "where": u.where, "shapes": u.shapes, "seed": u.seed,
+                             "values": u.values, "error": u.error, "detail": u.detail,
+                             "citation": u.citation} for u in self.unsound],
+                "untested": [{"rule": w, "reason": r} for w, r in self.unverified],
+                "rules": [{"rule": v.rule, "where": v.where, "verdict": v.verdict,
+                           "citation": v.citation, "draws": v.draws} for v in self.verdicts]}
 
 
 class _Skip(Exception):
@@ -107,7 +147,9 @@ def _pvar_shapes(rule: Rule) -> dict[str, tuple]:
     return shapes
 
 
-def _draw_dims(rule: Rule, rng: np.random.Generator) -> dict[DimVar, int]:
+def _draw_dims(rule: Rule, rng: np.random.Generator, distinct: bool = False) -> dict[DimVar, int]:
+    """Sizes for the rule's dimension variables (2 to 4; ``distinct``: pairwise different, so
+    no product is square or conformable by accident)."""
     parent: dict[DimVar, DimVar] = {}
 
     def find(d: DimVar) -> DimVar:
@@ -131,10 +173,11 @@ def _draw_dims(rule: Rule, rng: np.random.Generator) -> dict[DimVar, int]:
             parent[find(shp[1])] = find(shp[0])
     dims = _dimvars(rule.lhs) | _dimvars(rule.rhs)
     roots: dict[DimVar, int] = {}
+    order = [int(k) for k in rng.permutation(len(dims))] if distinct else []
     for d in sorted(dims, key=lambda v: v.id):
         r = find(d)
         if r not in roots:
-            roots[r] = int(rng.integers(2, 5))
+            roots[r] = 2 + order[len(roots)] if distinct else int(rng.integers(2, 5))
     val = {d: roots[find(d)] for d in dims}
     for d, v in fixed.items():
         for e in dims:
@@ -303,18 +346,28 @@ def _uses_differentials(rule: Rule) -> bool:
 
 
 def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
-               ) -> Counterexample | str | None:
-    """None when sound on every draw; a Counterexample; or a reason no draw could be evaluated."""
+               ) -> tuple[Counterexample | str | None, int]:
+    """(None when sound on every draw, a Counterexample, or why no draw could be evaluated;
+    the number of draws evaluated).
+
+    Draw k uses ``numpy.random.default_rng(1000*seed + k)``; even draws take values of both
+    signs, odd draws entrywise positive values; the first two draws take pairwise different
+    dimensions.  Draws outside the domain of a side (log of a negative number, a singular
+    matrix) do not count: up to ``3*draws`` are made to evaluate ``draws`` of them.
+    """
     tol = 1e-4 if _uses_differentials(rule) else TOLERANCE
     numvars = _numvars(rule)
     const = {c.args[0] for c in rule.conditions if c.kind == "const"}
     evaluated, why = 0, "no draw could be evaluated"
-    for k in range(draws):
+    for k in range(3 * draws):
+        if evaluated >= draws:
+            break
         s = seed * 1000 + k
         rng = np.random.default_rng(s)
         positive = k % 2 == 1
+        values = "positive" if positive else "general"
         try:
-            val = _draw_dims(rule, rng)
+            val = _draw_dims(rule, rng, distinct=k < 2)
             lhs, rhs = _concrete(rule.lhs, val), _concrete(rule.rhs, val)
             nums = _draw_numbers(rule, rng)
             env: dict[str, np.ndarray] = {}
@@ -351,7 +404,8 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
             continue
         if a.shape != b.shape:
             return Counterexample(rule.name, rule.where, shapes, s, float("inf"),
-                                  f"sides have shapes {a.shape} and {b.shape}")
+                                  f"sides have shapes {a.shape} and {b.shape}", values,
+                                  rule.citation), evaluated
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
             why = "values not finite on the draws (domain)"
             continue
@@ -359,41 +413,65 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
         scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b), initial=0)), 1.0)
         err = float(np.max(np.abs(a - b), initial=0)) / scale
         if err > tol:
-            return Counterexample(rule.name, rule.where, shapes, s, err)
-    return None if evaluated else why
+            return Counterexample(rule.name, rule.where, shapes, s, err, "", values,
+                                  rule.citation), evaluated
+    return (None if evaluated else why), evaluated
 
 
 def check_ruleset(rs: RuleSet, rules: list[Rule] | None = None, draws: int = DRAWS,
                   seed: int = 0) -> CheckReport:
+    """Check ``rules`` (all rules of ``rs`` by default) against ``rs``'s functions."""
     report = CheckReport()
     for rule in rules if rules is not None else rs.rules:
         report.checked += 1
-        out = check_rule(rule, rs.functions, draws, seed)
+        out, n = check_rule(rule, rs.functions, draws, seed)
         if out is None:
             report.sound.append(rule.name)
+            verdict = "sound"
         elif isinstance(out, Counterexample):
             report.unsound.append(out)
+            verdict = "unsound"
         else:
             report.unverified.append((f"{rule.where}: {rule.name}", out))
+            verdict = "untested"
+        report.verdicts.append(Verdict(rule.name, rule.where, verdict, rule.citation, n))
     return report
 
 
 def check_rules(paths: list[str | Path] | None = None, draws: int = DRAWS,
                 seed: int = 0) -> CheckReport:
-    """Check the rules of ``paths`` (loaded on top of the stock rules), or the stock rules."""
+    """Check the rules of ``paths`` (loaded on top of the stock rules), or the stock rules.
+
+    A path to a stock rule file (in :func:`rewrite.rules.stock_dir`) selects the stock rules of
+    that file; they are not loaded a second time.
+    """
     if not paths:
         return check_ruleset(stock_ruleset(), draws=draws, seed=seed)
-    rs = with_user_files(list(paths))
+    home = stock_dir().resolve()
+
+    def is_stock(p: str | Path) -> bool:
+        return Path(p).resolve().parent == home and Path(p).is_file()
+
+    user = [p for p in paths if not is_stock(p)]
+    stock_files = {Path(p).name for p in paths if is_stock(p)}
+    rs = with_user_files(user)
+    stock = {id(r) for r in stock_ruleset().rules}
+    return check_ruleset(rs, [r for r in rs.rules if id(r) not in stock or r.source in stock_files],
+                         draws, seed)
+
+
+def check_rules_text(text: str, source: str = "<rules>", draws: int = DRAWS,
+                     seed: int = 0) -> CheckReport:
+    """Check the rules of rule-file text (on top of the stock rules).
+
+    >>> rep = check_rules_text("ruleset trace\\nmine : tr(A*B) = tr(B*A)   # Matrix Cookbook (16)\\n")
+    >>> print(rep.lines(verbose=True)[0])
+    <rules>:2: mine: sound (6 draws) [Matrix Cookbook (16)]
+    """
+    rs = load_text(text, source, stock_ruleset())
     stock = {id(r) for r in stock_ruleset().rules}
     return check_ruleset(rs, [r for r in rs.rules if id(r) not in stock], draws, seed)
 
 
-def check_rules_text(text: str, source: str = "<rules>", draws: int = DRAWS) -> CheckReport:
-    """Check the rules of rule-file text (on top of the stock rules)."""
-    rs = load_text(text, source, stock_ruleset())
-    stock = {id(r) for r in stock_ruleset().rules}
-    return check_ruleset(rs, [r for r in rs.rules if id(r) not in stock], draws)
-
-
-__all__ = ["CheckReport", "Counterexample", "check_rule", "check_rules", "check_rules_text",
+__all__ = ["CheckReport", "Counterexample", "Verdict", "check_rule", "check_rules", "check_rules_text",
            "check_ruleset"]

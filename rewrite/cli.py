@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--draws", type=int, default=6, help="random draws per rule (default 6)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("-v", "--verbose", action="store_true",
+                   help="list every rule with its verdict and citation")
     return p
 
 
@@ -142,13 +144,9 @@ def _cmd_check_rules(args) -> int:
         raise TracegradError("--draws must be at least 1")
     rep = check_rules(args.files, draws=args.draws, seed=args.seed)
     if args.format == "json":
-        print(json.dumps({"checked": rep.checked, "sound": len(rep.sound),
-                          "unsound": [{"rule": u.rule, "where": u.where, "shapes": u.shapes,
-                                       "seed": u.seed, "error": u.error, "detail": u.detail}
-                                      for u in rep.unsound],
-                          "untested": [{"rule": w, "reason": r} for w, r in rep.unverified]}))
+        print(json.dumps(rep.as_json()))
     else:
-        for line in rep.lines():
+        for line in rep.lines(verbose=args.verbose):
             print(line)
     return 0 if rep.ok else 1
 

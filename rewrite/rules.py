@@ -148,6 +148,23 @@ def _split_top(text: str, sep: str) -> list[tuple[int, str]]:
     return out
 
 
+def _unbalanced(text: str) -> int | None:
+    """Offset of the first bracket without a partner, or None.
+
+    >>> _unbalanced("tr(A)) = tr(A)"), _unbalanced("tr(A = A"), _unbalanced("A^{k - 1}")
+    (5, 2, None)
+    """
+    stack: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in "({":
+            stack.append(i)
+        elif ch in ")}":
+            if not stack or "({"[")}".index(ch)] != text[stack[-1]]:
+                return i
+            stack.pop()
+    return stack[0] if stack else None
+
+
 def _find_if(text: str) -> int:
     depth = 0
     for m in re.finditer(r"[(){}]|\bif\b", text):
@@ -305,6 +322,9 @@ class _Loader:
         if name in self.names:
             raise self.error(no, 1, name, "duplicate rule name")
         self.names.add(name)
+        bad = _unbalanced(rest)
+        if bad is not None:
+            raise self.error(no, col(bad), name, f"unbalanced {rest[bad]!r}")
         cond_text = ""
         k = _find_if(rest)
         eq_text = rest if k < 0 else rest[:k]

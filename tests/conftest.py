@@ -1,4 +1,6 @@
 import json
+import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,17 @@ settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci")
+settings.register_profile("fuzz-ci", max_examples=1000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+FUZZ_OUTCOMES: Counter = Counter()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_OUTCOMES:
+        terminalreporter.write_line("fuzz outcomes: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(FUZZ_OUTCOMES.items())))
 
 DATA = Path(__file__).parent / "data"
 

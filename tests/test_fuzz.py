@@ -1,0 +1,127 @@
+"""Differential fuzzing over the whole language: random well-typed objectives (depth up to 6,
+random non-square shapes, domains respected by construction: log/sqrt of x.*x + 1, logdet and
+inv of M'*M + eye, exp of a scaled argument) against central finite differences.
+
+Outcomes are counted (correct / typed error / wrong; wrong must stay 0) and printed in the
+terminal summary. ``HYPOTHESIS_PROFILE=fuzz`` runs the long profile.
+"""
+
+from collections import Counter
+
+import numpy as np
+from conftest import FUZZ_OUTCOMES
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rewrite as rw
+from rewrite.numeric import gradient_error
+
+OUT: Counter = FUZZ_OUTCOMES
+EW = ["sin", "cos", "tanh", "sigmoid", "softplus"]
+
+
+@st.composite
+def mat(draw, r, c, depth, x):
+    """Text of an r×c expression; ``x`` is (name, rows, cols) of the variable."""
+    name, xr, xc = x
+    leaves = [f"K{r}_{c}"] + ([name] * 4 if (r, c) == (xr, xc) else []) \
+        + ([f"{name}'"] * 3 if (c, r) == (xr, xc) else []) \
+        + ([f"K{r}_{xr}*{name}*K{xc}_{c}"] * 2 if (r, c) != (xr, xc) else [])
+    if depth <= 0:
+        return draw(st.sampled_from(leaves))
+    sub = lambda rr, cc: draw(mat(rr, cc, depth - 1, x))  # noqa: E731
+    kinds = ["leaf", "add", "sub", "mul", "t", "had", "scale", "fn", "log", "sqrt", "epow"]
+    if r == c:
+        kinds += ["inv", "pow", "diagm"]
+    if c == 1:
+        kinds += ["diagv"]
+    kind = draw(st.sampled_from(kinds))
+    k = draw(st.sampled_from([1, 2, 3]))
+    if kind == "leaf":
+        return draw(st.sampled_from(leaves))
+    if kind == "add":
+        return f"({sub(r, c)} + {sub(r, c)})"
+    if kind == "sub":
+        return f"({sub(r, c)} - {sub(r, c)})"
+    if kind == "mul":
+        return f"({sub(r, k)}*{sub(k, c)})"
+    if kind == "t":
+        return f"({sub(c, r)})'"
+    if kind == "had":
+        return f"({sub(r, c)} .* {sub(r, c)})"
+    if kind == "scale":
+        coef = draw(st.sampled_from(["2", "0.5", "-3", "tr(K2_2)", "s", f"sum({sub(r, c)})"]))
+        return f"({coef}*{sub(r, c)})"
+    if kind == "fn":
+        return f"{draw(st.sampled_from(EW))}({sub(r, c)})"
+    if kind == "log":
+        a = sub(r, c)
+        return f"log({a} .* {a} + 1)"
+    if kind == "sqrt":
+        a = sub(r, c)
+        return f"sqrt({a} .* {a} + 1)"
+    if kind == "epow":
+        a = sub(r, c)
+        return f"({a} .* {a} + 1).^{draw(st.sampled_from(['2', '0.5', '-1', '3']))}"
+    if kind == "inv":
+        m = sub(k + 1, r)
+        return f"inv({m}'*{m} + eye({r}))"
+    if kind == "pow":
+        return f"({sub(r, r)})^{draw(st.sampled_from(['2', '3']))}"
+    if kind == "diagm":
+        return f"diag(diag({sub(r, r)}))"
+    return f"diag({sub(r, 1)})*{sub(r, 1)}"  # diag of a vector times a vector: r×1
+
+
+@st.composite
+def objective(draw):
+    wrt = draw(st.sampled_from(["matrix", "matrix", "vector", "scalar"]))
+    if wrt == "matrix":
+        xr, xc = draw(st.sampled_from([(2, 3), (3, 2), (4, 3), (2, 4), (3, 3)]))
+    elif wrt == "vector":
+        xr, xc = draw(st.sampled_from([2, 3, 4])), 1
+    else:
+        xr, xc = 1, 1
+    x = ("X", xr, xc)
+    depth = draw(st.integers(1, 6))
+    r, c = draw(st.sampled_from([(xr, xc), (xr, xc), (xr, xc), (2, 3), (3, 3), (3, 1)]))
+    body = draw(mat(r, c, depth, x))
+    kind = draw(st.sampled_from(["tr", "sum", "fro2", "logdet", "quad", "norm2"]))
+    if kind == "tr":
+        text = f"tr(K{c}_{r}*{body})"
+    elif kind == "sum":
+        text = f"sum({body})"
+    elif kind == "fro2":
+        text = f"fro2({body})"
+    elif kind == "logdet":
+        text = f"logdet(({body})'*({body}) + eye({c}))"
+    elif kind == "quad":
+        text = f"u{r}'*{body}*v{c}"
+    else:
+        text = f"norm2(vec({body}) .* vec({body}) + 1)"
+    shapes = {"X": (xr, xc), "s": (), f"u{r}": (r,), f"v{c}": (c,)}
+    for a in range(1, 6):
+        for b in range(1, 6):
+            shapes[f"K{a}_{b}"] = (a, b)
+    return text, shapes
+
+
+@given(objective())
+def test_fuzz_gradient_is_correct_or_a_typed_error(case):
+    text, shapes = case
+    try:
+        g = rw.gradient(text, "X", shapes)
+    except rw.WrtError:
+        OUT["no X drawn"] += 1
+        return
+    except rw.TracegradError:
+        OUT["typed error"] += 1
+        return
+    grad, fd, err = gradient_error(g, np.random.default_rng(0))
+    if not np.all(np.isfinite(fd)):
+        OUT["outside domain"] += 1
+        return
+    if err > 1e-5:
+        OUT["WRONG"] += 1
+        raise AssertionError(f"wrong gradient: {text} {shapes}: {g} (relative error {err:.2e})")
+    OUT["correct"] += 1
