@@ -680,10 +680,17 @@ class Session:
         data = json.loads(self.eg.serialize([]).to_json())
         raw = data["nodes"]
         shapes: dict[str, dict] = {}
+        leaf_value: dict[str, int] = {}  # an i64 class → its value (its childless node's op)
+        for n in raw.values():
+            if not n["children"] and n["eclass"] not in leaf_value:
+                try:
+                    leaf_value[n["eclass"]] = int(n["op"])
+                except ValueError:
+                    pass
         for n in raw.values():  # rows/cols function rows: children [class], output i64
             if n["op"] in ("rows", "cols") and n["children"]:
                 child_cls = raw[n["children"][0]]["eclass"] if n["children"][0] in raw else None
-                out = _lit_text(n.get("eclass", ""), raw, n)
+                out = leaf_value.get(n.get("eclass", ""))
                 if child_cls is not None and out is not None:
                     shapes.setdefault(child_cls, {})[n["op"]] = self.codec.decode(out)
         nodes, classes = {}, {}
@@ -724,17 +731,6 @@ def _literal(op: str):
     if m:
         return m.group(1) if m.group(2) == "1" else f"{m.group(1)}/{m.group(2)}"
     return op
-
-
-def _lit_text(eclass: str, raw: dict, node: dict):
-    """The i64 output of a function row in the serialization (its class names the value)."""
-    for cand in raw.values():
-        if cand["eclass"] == eclass and not cand["children"]:
-            try:
-                return int(cand["op"])
-            except ValueError:
-                return None
-    return None
 
 
 def _lit(node):

@@ -113,8 +113,8 @@ def _factors(t: Term) -> list[Term]:
     return out
 
 
-def _fill_text(t: Term) -> str:
-    m, n = t.attr
+def fill_text(m, n) -> str:
+    """An m×n block of ones in the language: ``1``, ``ones(m)``, ``ones(n)'``, ``ones(m)*ones(n)'``."""
     if m == 1 and n == 1:
         return "1"
     if n == 1:
@@ -153,7 +153,7 @@ class _Text:
         if op in ("mul", "scale"):
             if op == "scale" and t.args[1].op == "fill":
                 c = t.args[0]
-                return f"{self.go(c, 2)}*{_fill_text(t.args[1])}", 2
+                return f"{self.go(c, 2)}*{fill_text(*t.args[1].attr)}", 2
             fs = _numbers_first(_factors(t))
             dens = [f for f in fs if _is_reciprocal(f)]
             if dens and len(dens) < len(fs):  # k*A*B ./ s: a scalar reciprocal prints as a division
@@ -190,7 +190,7 @@ class _Text:
         if op in ("eye", "ones"):
             return f"{op}({t.attr[0]})", 5
         if op == "fill":
-            s = _fill_text(t)
+            s = fill_text(*t.attr)
             return s, (5 if "*" not in s and "'" not in s else (4 if "*" not in s else 2))
         if op in ("grad", "kron", "kront", "jac"):
             return f"{op}({self.go(t.args[0], 0)}, {self.go(t.args[1], 0)})", 5

@@ -35,6 +35,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct, 
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import RuleFileError, ShapeError, TracegradError, UnsupportedError
+from .printing import fill_text
 from .terms import Term
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
@@ -161,14 +162,7 @@ class _ToText:
         raise UnsupportedError(f"sympy {type(e).__name__} is not supported: {e}")
 
     def ones(self, r, c) -> str:
-        r, c = self.dim(r), self.dim(c)
-        if (r, c) == (1, 1):
-            return "1"
-        if c == 1:
-            return f"ones({r})"
-        if r == 1:
-            return f"ones({c})'"
-        return f"ones({r})*ones({c})'"
+        return fill_text(self.dim(r), self.dim(c))
 
     def sum(self, terms) -> str:
         out = ""
