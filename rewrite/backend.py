@@ -19,13 +19,14 @@ import egglog.bindings as eg
 
 from .errors import CanonicalFormError, LimitError, TracegradError
 from .parse import Elaborator
-from .report import Limits, Report
+from .report import Limits, Report, rss_mb
 from .rules import SUBSUMING_PHASES, Rule, RuleSet
 from .terms import CTOR_TO_OP, OPS, Term, make
 
 SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")
 DIRECTED_REPEAT = 32
+DIRECTED_CHUNK = 4
 
 
 class EngineError(TracegradError):
@@ -188,8 +189,20 @@ def _analysis_rules() -> list[str]:
 
 
 # ----------------------------------------------------------------------------- terms ----
-def term_sexpr(t: Term, codec: DimCodec) -> str:
-    """A ground term as an egglog expression."""
+def term_sexpr(t: Term, codec: DimCodec, prefix: str = "$s") -> tuple[list[str], str]:
+    """A ground term as egglog ``let`` commands for its shared subterms and an expression.
+
+    Terms are DAGs: a subterm used more than once is bound once (``prefix`` + a number), so
+    the text grows with the number of distinct subterms, not with the size of the tree.
+    """
+    uses: dict[Term, int] = {}
+    stack = [t]
+    while stack:
+        n = stack.pop()
+        uses[n] = uses.get(n, 0) + 1
+        if uses[n] == 1:
+            stack.extend(n.args)
+    lets: list[str] = []
     memo: dict[Term, str] = {}
 
     def go(n: Term) -> str:
@@ -208,10 +221,26 @@ def term_sexpr(t: Term, codec: DimCodec) -> str:
             raise TracegradError("pattern variable in a ground term")
         else:
             s = f"({o.ctor} {' '.join(go(a) for a in n.args)})"
+        if n.args and uses[n] > 1:
+            name = f"{prefix}{len(lets)}"
+            lets.append(f"(let {name} {s})")
+            s = name
         memo[n] = s
         return s
 
-    return go(t)
+    if t.args:  # post-order without recursion limits for deep terms
+        order, seen, todo = [], set(), [(t, False)]
+        while todo:
+            n, done = todo.pop()
+            if done:
+                order.append(n)
+            elif n not in seen:
+                seen.add(n)
+                todo.append((n, True))
+                todo.extend((a, False) for a in reversed(n.args))
+        for n in order:
+            go(n)
+    return lets, go(t)
 
 
 # ----------------------------------------------------------------------------- rules ----
@@ -448,13 +477,15 @@ class Program:
         g.run_program(*self._pop)
         self._pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str):
-        """One iteration of ``phase``: shapes and analyses first, then the phase's rulesets.
+    def run_commands(self, egraph, phase: str) -> tuple[list | None, list]:
+        """One iteration of ``phase`` as (directed block, step): shapes and analyses first, then
+        the phase's rulesets.
 
         In a phase that also has equations, rulesets made only of directed rules (like
-        ``collect``) are cheap and run to a bounded fixpoint (:data:`DIRECTED_REPEAT` rounds)
-        before each single step of the equational ones, so what they can conclude is never
-        waiting behind the growth of the equational closure.
+        ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
+        rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
+        each single step of the equational ones, so what they can conclude is never waiting
+        behind the growth of the equational closure. The block is ``None`` otherwise.
         """
         if phase not in self._run_cache:
             names = [n for n in self.rs.rulesets_in(phase) if any(
@@ -462,13 +493,15 @@ class Program:
             directed = [n for n in names if all(r.directed for r in self.rs.rules
                                                 if r.ruleset == n)]
             helpers = "(saturate (seq (run typing) (run analysis)))"
-            parts = [helpers]
+            block = None
             if directed and len(directed) < len(names):
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
-                parts.append(f"(repeat {DIRECTED_REPEAT} (seq {runs} {helpers}))")
+                block = egraph.parse_program(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))")
                 names = [n for n in names if n not in directed]
-            parts.append("(seq " + " ".join(f"(run {rs_name(n)})" for n in names) + ")")
-            self._run_cache[phase] = egraph.parse_program(f"(run-schedule {' '.join(parts)})")
+            step = " ".join(f"(run {rs_name(n)})" for n in names)
+            self._run_cache[phase] = (block, egraph.parse_program(
+                f"(run-schedule {helpers} (seq {step}))"))
         return self._run_cache[phase]
 
 
@@ -496,6 +529,7 @@ class Session:
         self.history: list[dict] = []
         self.phases: list[dict] = []
         self.t0 = time.perf_counter()
+        self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
 
@@ -549,7 +583,9 @@ class Session:
                 cmds.append(f"(isconst {v})")
         self._n += 1
         handle = f"$t{self._n}"
-        cmds.append(f"(let {handle} {term_sexpr(t, self.codec)})")
+        lets, expr = term_sexpr(t, self.codec, f"$s{self._n}_")
+        cmds += lets
+        cmds.append(f"(let {handle} {expr})")
         self.run("\n".join(cmds))
         return handle
 
@@ -566,52 +602,76 @@ class Session:
         return len(outs)
 
     def saturate(self, phase: str, limits: Limits | None = None, stop_when=None) -> str:
-        """Run ``phase`` one iteration at a time; returns the stop reason."""
+        """Run ``phase`` one iteration at a time until it saturates, ``stop_when()`` holds or a
+        limit is reached; returns the stop reason.
+
+        Limits are checked after every egglog call: e-nodes, the session's wall-clock time
+        (counted from its start, so one derivation has one budget), and memory growth.
+        """
         lim = limits or self.limits
-        cmds = self.p.run_commands(self.eg, phase)
-        start = time.perf_counter()
+        block, step = self.p.run_commands(self.eg, phase)
         reason = "iteration-limit"
         iters = 0
         for _ in range(lim.iterations):
-            try:
-                out = self.eg.run_program(*cmds)
-            except eg.EggSmolError as e:
-                raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
-            except BaseException as e:
-                if type(e).__name__ == "PanicException":
-                    self._healthy = False
-                    raise EngineError("e-graph panic (an ill-typed union: is a rule unsound?): "
-                                      f"{str(e).splitlines()[0][:300]}") from None
-                raise
+            if block is not None:
+                for _ in range(-(-DIRECTED_REPEAT // DIRECTED_CHUNK)):
+                    changed = self._call(block)
+                    reason = self._over(lim)
+                    if reason or not changed:
+                        break
+                if reason:
+                    break
+            changed = self._call(step)
             iters += 1
-            report = out[-1].report
-            changed = False
-            for rname, n in report.num_matches_per_rule.items():
-                if rname.startswith("~"):
-                    continue
-                base = rname[:-2] if rname.endswith("<-") else rname
-                self.matches[base] = self.matches.get(base, 0) + n
-            changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
-                if report.iterations else False
-            changed = changed or report.updated
             n_nodes = self.size()
             self.history.append({"phase": phase, "iteration": iters, "enodes": n_nodes,
                                  "seconds": time.perf_counter() - self.t0})
             if not changed:
                 reason = "saturated"
                 break
-            if n_nodes > lim.enodes:
-                reason = "node-limit"
-                break
-            if time.perf_counter() - start > lim.seconds:
-                reason = "time-limit"
+            reason = self._over(lim, n_nodes)
+            if reason:
                 break
             if stop_when is not None and stop_when():
                 reason = "saturated"
                 break
+        else:
+            reason = "iteration-limit"
         self.iterations += iters
         self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
         return reason
+
+    def _call(self, cmds) -> bool:
+        """Run parsed commands; count matches per rule; True when the e-graph changed."""
+        try:
+            out = self.eg.run_program(*cmds)
+        except eg.EggSmolError as e:
+            raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
+        except BaseException as e:
+            if type(e).__name__ == "PanicException":
+                self._healthy = False
+                raise EngineError("e-graph panic (an ill-typed union: is a rule unsound?): "
+                                  f"{str(e).splitlines()[0][:300]}") from None
+            raise
+        report = out[-1].report
+        for rname, n in report.num_matches_per_rule.items():
+            if rname.startswith("~"):
+                continue
+            base = rname[:-2] if rname.endswith("<-") else rname
+            self.matches[base] = self.matches.get(base, 0) + n
+        changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
+            if report.iterations else False
+        return changed or report.updated
+
+    def _over(self, lim: Limits, n_nodes: int | None = None) -> str:
+        """The limit reached, or ``""``."""
+        if (n_nodes if n_nodes is not None else self.size()) > lim.enodes:
+            return "node-limit"
+        if time.perf_counter() - self.t0 > lim.seconds:
+            return "time-limit"
+        if lim.memory_mb and rss_mb() - self.rss0 > lim.memory_mb:
+            return "memory-limit"
+        return ""
 
     def extract(self, handle: str) -> Term:
         out = self.run(f"(extract {handle})")

@@ -197,9 +197,9 @@ def run_batch(lines: Iterable[str], out: TextIO, engine=None, check: bool = Fals
 def cmd_batch(args) -> int:
     """The ``batch`` subcommand: ``args.file`` (``-`` for standard input), ``args.rules``,
     ``args.check``."""
-    from .engine import Engine, default_engine
+    from .cli import _engine
 
-    engine = Engine(args.rules) if args.rules else default_engine()
+    engine = _engine(args)
     if args.file == "-":
         lines = sys.stdin.read().splitlines()
     else:

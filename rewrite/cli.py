@@ -12,7 +12,7 @@ import json
 import sys
 
 from .batch import cmd_batch
-from .errors import TracegradError, UnsupportedError
+from .errors import LimitError, TracegradError, UnsupportedError
 from .second_order import add_parsers as add_second_order_parsers
 from .second_order import cmd_second_order
 
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("-v", "--verbose", action="store_true",
                    help="list every rule with its verdict and citation")
+    for name, sp in sub.choices.items():
+        if name != "check-rules":
+            _add_limit_options(sp)
     return p
 
 
@@ -155,14 +158,41 @@ def _fail(err: TracegradError, fmt: str) -> int:
     if fmt == "json":
         print(json.dumps({"error": err.to_json()}), file=sys.stderr)
     else:
-        print(f"tracegrad: {err.kind} error: {err}", file=sys.stderr)
+        label = "error" if err.kind == "error" else f"{err.kind} error"
+        print(f"tracegrad: {label}: {err}", file=sys.stderr)
     return 2
+
+
+LIMIT_OPTIONS = {"max_iterations": "iterations", "max_enodes": "enodes", "timeout": "seconds",
+                 "max_memory": "memory_mb"}
+
+
+def _add_limit_options(sp) -> None:
+    g = sp.add_argument_group("limits (defaults from the TRACEGRAD_* environment variables)")
+    g.add_argument("--max-iterations", type=int, metavar="N",
+                   help="iterations per phase (default 60; TRACEGRAD_MAX_ITERATIONS)")
+    g.add_argument("--max-enodes", type=int, metavar="N",
+                   help="e-nodes (default 50,000; TRACEGRAD_MAX_ENODES)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="seconds per derivation (default 10; TRACEGRAD_TIMEOUT)")
+    g.add_argument("--max-memory", type=float, metavar="MB",
+                   help="memory growth in MB (default 2,048; TRACEGRAD_MAX_MEMORY_MB)")
 
 
 def _engine(args):
     from .engine import Engine, default_engine
+    from .report import Limits
 
-    return Engine(args.rules) if getattr(args, "rules", None) else default_engine()
+    given = {}
+    for opt, field in LIMIT_OPTIONS.items():
+        value = getattr(args, opt, None)
+        if value is not None:
+            if value <= 0:
+                raise TracegradError(f"--{opt.replace('_', '-')} must be positive, got {value:g}")
+            given[field] = value
+    if given or getattr(args, "rules", None):
+        return Engine(getattr(args, "rules", None), limits=Limits(**given))
+    return default_engine()
 
 
 def grad_json(expr: str, wrt: str, g, checked: float | None = None) -> dict:
@@ -243,9 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     except TracegradError as e:
         return _fail(e, fmt)
     except RecursionError:
-        return _fail(TracegradError("expression too deeply nested"), fmt)
+        return _fail(LimitError("expression too deeply nested"), fmt)
     except MemoryError:
-        return _fail(TracegradError("out of memory"), fmt)
+        return _fail(LimitError("out of memory (TRACEGRAD_MAX_MEMORY_MB bounds the e-graph's "
+                                "growth; a lower value stops earlier)"), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,12 +102,12 @@ class Engine:
             # Stop as soon as the root holds a D-free term (the gradient); simplify polishes it.
             reason = s.saturate("close", stop_when=lambda: s.is_free(root))
             rep = s.report(reason)
-            g = s.extract(root)
-        if _has(g, ("grad", "d")):
+            g = s.extract(root) if s.is_free(root) else None
+        if g is None or _has(g, ("grad", "d")):
             why = ("saturation ended" if reason == "saturated" else f"the run stopped on {reason}")
-            raise CanonicalFormError(
-                f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no gradient is "
-                f"returned ({rep})", report=rep)
+            error = CanonicalFormError if reason == "saturated" else LimitError
+            raise error(f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no "
+                        f"gradient is returned ({rep})", report=rep)
         g, srep = self._simplify_term(g)
         rep.seconds += srep.seconds
         rep.phases += srep.phases

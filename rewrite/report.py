@@ -8,7 +8,12 @@ limit             default    environment variable
 iterations        60         ``TRACEGRAD_MAX_ITERATIONS``
 e-nodes           50,000     ``TRACEGRAD_MAX_ENODES``
 seconds           10         ``TRACEGRAD_TIMEOUT``
+memory (MB)       2,048      ``TRACEGRAD_MAX_MEMORY_MB``
 ================  =========  ==========================
+
+Every limit is checked after each call into the e-graph (a few rule applications), so a run
+overshoots a limit by at most one such step. Seconds count from the start of a derivation's
+e-graph; memory is the growth of the process's resident set over the same span.
 
 >>> Limits(iterations=5).iterations
 5
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-STOP_REASONS = ("saturated", "iteration-limit", "node-limit", "time-limit")
+STOP_REASONS = ("saturated", "iteration-limit", "node-limit", "time-limit", "memory-limit")
 
 
 def _env_number(name: str, default: float, kind=float):
@@ -48,6 +53,7 @@ class Limits:
     iterations: int = 0
     enodes: int = 0
     seconds: float = 0.0
+    memory_mb: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.iterations:
@@ -57,6 +63,26 @@ class Limits:
             object.__setattr__(self, "enodes", int(_env_number("TRACEGRAD_MAX_ENODES", 50_000, int)))
         if not self.seconds:
             object.__setattr__(self, "seconds", float(_env_number("TRACEGRAD_TIMEOUT", 10.0)))
+        if not self.memory_mb:
+            object.__setattr__(self, "memory_mb",
+                               float(_env_number("TRACEGRAD_MAX_MEMORY_MB", 2048.0)))
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux ``/proc``; elsewhere the peak so far).
+
+    >>> rss_mb() > 0
+    True
+    """
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 @dataclass

@@ -9,10 +9,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rewrite as rw
 from rewrite.cli import main
+from rewrite.numeric import gradient_error
 
 DATA = Path(__file__).parent / "data"
 ENTRIES = json.loads((DATA / "hostile.json").read_text(encoding="utf-8"))
@@ -109,3 +111,67 @@ def test_memory_bounded_under_an_address_space_limit():
                          timeout=300)
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.split()[0] in ("ok", "typed")
+
+
+def test_shared_subterms_stay_shared():
+    """A term whose tree doubles at each level (a DAG of 8 levels, 256 copies of X) is inserted,
+    differentiated and checked without expanding the tree: correct, in seconds."""
+    a = "X"
+    for _ in range(8):
+        a = f"({a} .* {a} + 1)"
+    g = rw.gradient(f"sum(log({a}))", "X", {"X": (2, 3)})
+    assert g.report.seconds < 20
+    _, _, err = gradient_error(g, np.random.default_rng(1))
+    assert err < 1e-6
+
+
+def test_runaway_directed_rules_end_on_a_limit():
+    """1×1 factors let trace rotation and re-bracketing feed each other; the directed rounds are
+    checked against the limits between calls, so this ends with a typed error in seconds (it
+    once grew without bound inside a single call)."""
+    text = "fro2(diag(diag((diag((X'*K))*(X' - X) .* (0.5*(2*X))))))"
+    try:
+        g = rw.gradient(text, "X", {"X": (1, 1), "K": (1, 1)})
+    except rw.LimitError as e:
+        assert e.report is not None and e.report.stop_reason in (
+            "node-limit", "time-limit", "memory-limit", "iteration-limit")
+        assert e.report.seconds < 30
+    else:
+        assert gradient_error(g, np.random.default_rng(0))[2] < 1e-6
+
+
+@pytest.mark.parametrize("limits, reason", [
+    (rw.Limits(enodes=20), "node-limit"),
+    (rw.Limits(seconds=1e-4), "time-limit"),
+    (rw.Limits(iterations=1), "iteration-limit"),
+    (rw.Limits(memory_mb=150), "memory-limit"),
+])
+def test_each_limit_is_a_typed_error_with_its_stop_reason(limits, reason, monkeypatch):
+    import itertools
+
+    import rewrite.backend
+
+    grows = itertools.count(0, 100)  # a resident set that grows by 100 MB per reading
+    monkeypatch.setattr(rewrite.backend, "rss_mb", lambda: float(next(grows)))
+    with pytest.raises(rw.LimitError) as info:
+        rw.gradient("logdet(X'*A*X) + tr(inv(X'*X))", "X", {"X": (4, 3), "A": (4, 4)},
+                    limits=limits)
+    assert info.value.report.stop_reason == reason
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--max-enodes", "20"], "node-limit"),
+    (["--timeout", "0.0001"], "time-limit"),
+    (["--max-iterations", "1"], "iteration-limit"),
+])
+def test_cli_limit_options(args, reason, capsys):
+    code = main(["grad", "logdet(X'*A*X)", "--wrt", "X", "--shape", "X=4,3", "--shape", "A=4,4",
+                 *args])
+    err = capsys.readouterr().err
+    assert code == 2 and reason in err and err.count("\n") == 1
+
+
+def test_cli_limit_options_must_be_positive(capsys):
+    assert main(["grad", "tr(X)", "--wrt", "X", "--timeout", "0"]) == 2
+    assert "--timeout must be positive" in capsys.readouterr().err
