@@ -427,10 +427,21 @@ class RuleCompiler:
         return go(t, ())
 
 
+def is_involution(r: Rule) -> bool:
+    """``f(f(A)) => A`` for a one-argument operator ``f``."""
+    lhs, rhs = r.lhs, r.rhs
+    return (rhs.op == "pvar" and len(lhs.args) == 1 and len(lhs.args[0].args) == 1
+            and lhs.args[0].op == lhs.op and lhs.attr == lhs.args[0].attr
+            and lhs.args[0].args[0] == rhs)
+
+
 def compile_rules(rs: RuleSet, codec: DimCodec) -> str:
     out = []
     for r in rs.rules:
-        out.extend(RuleCompiler(r, codec, subsume=rs.phases[r.ruleset] in SUBSUMING_PHASES).commands())
+        # An involution (A'' => A, inv(inv(A)) => A) only adds: had it replaced the outer node
+        # of X''', that node is X' once X'' and X are merged, and X' would be gone.
+        subsume = rs.phases[r.ruleset] in SUBSUMING_PHASES and not is_involution(r)
+        out.extend(RuleCompiler(r, codec, subsume=subsume).commands())
     return "\n".join(out)
 
 
@@ -477,7 +488,7 @@ class Program:
         g.run_program(*self._pop)
         self._pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str) -> tuple[list | None, list]:
+    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list] | None, list]:
         """One iteration of ``phase`` as (directed block, step): shapes and analyses first, then
         the phase's rulesets.
 
@@ -485,7 +496,8 @@ class Program:
         ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
         rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
         each single step of the equational ones, so what they can conclude is never waiting
-        behind the growth of the equational closure. The block is ``None`` otherwise.
+        behind the growth of the equational closure. The block (a chunk, and a single round) is
+        ``None`` otherwise.
         """
         if phase not in self._run_cache:
             names = [n for n in self.rs.rulesets_in(phase) if any(
@@ -496,8 +508,9 @@ class Program:
             block = None
             if directed and len(directed) < len(names):
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
-                block = egraph.parse_program(
-                    f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))")
+                block = (egraph.parse_program(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
+                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"))
                 names = [n for n in names if n not in directed]
             step = " ".join(f"(run {rs_name(n)})" for n in names)
             self._run_cache[phase] = (block, egraph.parse_program(
@@ -522,6 +535,7 @@ class Session:
         else:
             self.eg = eg.EGraph()
             self.eg.run_program(*program.commands)
+            self.eg.run_program(*program._push)
         self._pooled = pooled
         self._healthy = True
         self.matches: dict[str, int] = {}
@@ -532,6 +546,12 @@ class Session:
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
+
+    def reset(self) -> None:
+        """Forget every inserted term and run (back to the loaded rules); counters are kept."""
+        self.eg.run_program(*self.p._pop)
+        self.eg.run_program(*self.p._push)
+        self.var_shapes = {}
 
     def close(self) -> None:
         """Give a pooled e-graph back, or drop a throwaway one now, on this thread (state
@@ -614,9 +634,14 @@ class Session:
         iters = 0
         for _ in range(lim.iterations):
             if block is not None:
-                for _ in range(-(-DIRECTED_REPEAT // DIRECTED_CHUNK)):
-                    changed = self._call(block)
-                    reason = self._over(lim)
+                rounds, n_nodes = 0, self.size()
+                while rounds < DIRECTED_REPEAT:
+                    # whole chunks while far from the node limit, single rounds near it
+                    chunk = n_nodes * 64 < lim.enodes
+                    changed = self._call(block[0] if chunk else block[1])
+                    rounds += DIRECTED_CHUNK if chunk else 1
+                    n_nodes = self.size()
+                    reason = self._over(lim, n_nodes)
                     if reason or not changed:
                         break
                 if reason:

@@ -92,6 +92,7 @@ class Engine:
         s = Session(self.program, lim, pooled=not keep_egraph)
         with s:
             x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
+            f = _tidy_input(s, f, wrt)
             root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
             s.root = root
             reason = s.saturate("expand")
@@ -203,6 +204,27 @@ class Engine:
             pair = name_free_dims(make_pair(ta, tb), el.u)
             return pair.args[0], pair.args[1]
         return self.term(a, shapes), self.term(b, shapes)
+
+
+def _tidy_input(s: Session, f: Term, wrt: str) -> Term:
+    """f with the tidy rules applied (A'' → A, c' → c for 1×1 c, 1*A → A, …), in a clean e-graph.
+
+    Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
+    proven equal to X only later, the replaced d(X'') would become d(X) itself and the
+    gradient could not be read off. So the objective is tidied first; when that changes it,
+    the e-graph is reset and the tidied term is differentiated instead.
+    """
+    h = s.add(f, varying={wrt})
+    before = sum(s.matches.values())
+    reason = s.saturate("tidy")
+    if sum(s.matches.values()) == before:
+        return f  # nothing was replaced: the e-graph is clean as it is
+    try:
+        tidied = s.extract(h) if reason == "saturated" else f
+    except EngineError:
+        tidied = f
+    s.reset()
+    return tidied if wrt in free_vars(tidied) else f
 
 
 def max_term_nodes() -> int:

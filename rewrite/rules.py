@@ -35,7 +35,8 @@ from .shapes import DimVar
 from .terms import OPS, Term
 
 PHASES = ("expand", "close", "tidy", "simplify")
-# Phases whose rules are directed and replace what they match (egglog :subsume).
+# Phases whose rules are directed and replace what they match (egglog :subsume), except
+# involutions such as A'' => A, which only add (see backend.compile_rules).
 SUBSUMING_PHASES = ("expand", "tidy")
 STOCK_RULESETS = {
     "differential": "expand", "linear": "expand", "trace": "close", "collect": "close",

@@ -26,7 +26,7 @@ def mat(draw, r, c, depth, x):
     name, xr, xc = x
     leaves = [f"K{r}_{c}"] + ([name] * 4 if (r, c) == (xr, xc) else []) \
         + ([f"{name}'"] * 3 if (c, r) == (xr, xc) else []) \
-        + ([f"K{r}_{xr}*{name}*K{xc}_{c}"] * 2 if (r, c) != (xr, xc) else [])
+        + ([f"(K{r}_{xr}*{name}*K{xc}_{c})"] * 2 if (r, c) != (xr, xc) else [])
     if depth <= 0:
         return draw(st.sampled_from(leaves))
     sub = lambda rr, cc: draw(mat(rr, cc, depth - 1, x))  # noqa: E731
@@ -56,21 +56,21 @@ def mat(draw, r, c, depth, x):
         return f"{draw(st.sampled_from(EW))}({sub(r, c)})"
     if kind == "log":
         a = sub(r, c)
-        return f"log({a} .* {a} + 1)"
+        return f"log(({a}) .* ({a}) + 1)"
     if kind == "sqrt":
         a = sub(r, c)
-        return f"sqrt({a} .* {a} + 1)"
+        return f"sqrt(({a}) .* ({a}) + 1)"
     if kind == "epow":
         a = sub(r, c)
-        return f"({a} .* {a} + 1).^{draw(st.sampled_from(['2', '0.5', '-1', '3']))}"
+        return f"(({a}) .* ({a}) + 1).^{draw(st.sampled_from(['2', '0.5', '-1', '3']))}"
     if kind == "inv":
         m = sub(k + 1, r)
-        return f"inv({m}'*{m} + eye({r}))"
+        return f"inv(({m})'*({m}) + eye({r}))"
     if kind == "pow":
         return f"({sub(r, r)})^{draw(st.sampled_from(['2', '3']))}"
     if kind == "diagm":
         return f"diag(diag({sub(r, r)}))"
-    return f"diag({sub(r, 1)})*{sub(r, 1)}"  # diag of a vector times a vector: r×1
+    return f"(diag({sub(r, 1)})*{sub(r, 1)})"  # diag of a vector times a vector: r×1
 
 
 @st.composite
@@ -88,7 +88,7 @@ def objective(draw):
     body = draw(mat(r, c, depth, x))
     if not re.search(r"\bX\b", body):  # every objective depends on X
         leaf = "X" if (r, c) == (xr, xc) else "X'" if (c, r) == (xr, xc) \
-            else f"K{r}_{xr}*X*K{xc}_{c}"
+            else f"(K{r}_{xr}*X*K{xc}_{c})"
         body = f"({body} + {leaf})"
     kind = draw(st.sampled_from(["tr", "sum", "fro2", "logdet", "quad", "norm2"]))
     if kind == "tr":

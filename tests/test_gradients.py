@@ -141,3 +141,33 @@ def test_zero_terms_do_not_grow_numbers():
     g = rw.gradient("tr((2*A'*(A*X*B - C)*B')'*V)", "X", shapes)
     assert g.report.phases[0]["iterations"] < 30
     check_numerically(g, np.random.default_rng(4))
+
+
+@pytest.mark.parametrize("expr,shape", [
+    ("tr(X'')", (3, 3)),
+    ("sum(X'')", (2, 4)),
+    ("tr(A*X''')", (3, 3)),
+    ("tr(A*(X'' .* B))", (4, 3)),
+    ("tr(A*inv(inv(inv(X))))", (3, 3)),
+    ("tr(K*diag(diag(X')))", (1, 1)),
+    ("tr(X)*tr(X) + sum(X)^2 + sum(diag(X))", (1, 1)),
+    ("fro2(diag(diag(K*X*L)))", (2, 3)),
+])
+def test_subterms_equal_to_the_variable(expr, shape):
+    """Inputs where a subterm equals the variable (X'', a 1×1 transpose, an involution) once
+    failed to reach the canonical form: differentiation had replaced the subterm's d."""
+    m, n = shape
+    g = rw.gradient(expr, "X", {"X": shape, "A": (n, m), "B": shape, "K": (n, m) if shape != (1, 1)
+                                else (1, 1), "L": (n, n)})
+    check_numerically(g)
+
+
+@pytest.mark.parametrize("expr,expected", [
+    ("tr(X)*tr(X)", "2*X"),
+    ("exp(tr(X))", "exp(X)"),
+    ("sum(X .* A)", "A"),
+    ("tr(A*X''')", "A"),
+])
+def test_scalar_and_transpose_debris_tidied(expr, expected):
+    shapes = {"X": (1, 1), "A": (1, 1)} if expr != "tr(A*X''')" else {"X": (3, 3), "A": (3, 3)}
+    assert str(rw.gradient(expr, "X", shapes)) == expected
