@@ -10,6 +10,7 @@ and ``isconst``/``varying`` record which classes are free of, or depend on, the 
 from __future__ import annotations
 
 import ast
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from .parse import Elaborator
 from .report import Limits, Report, rss_mb
 from .rules import SUBSUMING_PHASES, Rule, RuleSet
 from .terms import CTOR_TO_OP, OPS, Term, make
+
+# egglog logs a failed extraction before raising it; the engine turns the failure into a typed
+# error (or a documented fallback), so the log line would only be noise on a user's stderr.
+logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
 
 SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")

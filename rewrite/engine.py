@@ -21,6 +21,9 @@ from .shapes import fmt_shape
 from .terms import OPS, Term, free_vars, make, var
 
 SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
+#: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
+#: a transpose to its leaves
+TIDY_ITERATIONS = 32
 
 
 class Engine:
@@ -147,7 +150,9 @@ class Engine:
             h = s.add(canonical_sum(t))
             reason = "saturated"
             for ph in (*extra_phases, "tidy", "simplify"):
-                reason = s.saturate(ph)
+                lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
+                    if ph == "tidy" else None
+                reason = s.saturate(ph, limits=lim)
             try:
                 return s.extract(h), s.report(reason)
             except EngineError:
