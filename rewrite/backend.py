@@ -635,11 +635,10 @@ class Session:
         """
         lim = limits or self.limits
         block, step = self.p.run_commands(self.eg, phase)
-        reason = "iteration-limit"
-        iters = 0
+        iters, n_nodes = 0, self.size()
         for _ in range(lim.iterations):
             if block is not None:
-                rounds, n_nodes = 0, self.size()
+                rounds = 0
                 while rounds < DIRECTED_REPEAT:
                     # whole chunks while far from the node limit, single rounds near it
                     chunk = n_nodes * 64 < lim.enodes
@@ -693,9 +692,9 @@ class Session:
             if report.iterations else False
         return changed or report.updated
 
-    def _over(self, lim: Limits, n_nodes: int | None = None) -> str:
-        """The limit reached, or ``""``."""
-        if (n_nodes if n_nodes is not None else self.size()) > lim.enodes:
+    def _over(self, lim: Limits, n_nodes: int) -> str:
+        """The limit reached with ``n_nodes`` e-nodes in the graph, or ``""``."""
+        if n_nodes > lim.enodes:
             return "node-limit"
         if time.perf_counter() - self.t0 > lim.seconds:
             return "time-limit"

@@ -20,13 +20,18 @@ from rewrite.numeric import gradient_error
 EW = ["sin", "cos", "tanh", "sigmoid", "softplus"]
 
 
+def x_leaves(r, c, x) -> list[str]:
+    """r×c leaves that contain the variable, weighted; the plainest first."""
+    name, xr, xc = x
+    return ([name] * 4 if (r, c) == (xr, xc) else []) \
+        + ([f"{name}'"] * 3 if (c, r) == (xr, xc) else []) \
+        + ([f"(K{r}_{xr}*{name}*K{xc}_{c})"] * 2 if (r, c) != (xr, xc) else [])
+
+
 @st.composite
 def mat(draw, r, c, depth, x):
     """Text of an r×c expression; ``x`` is (name, rows, cols) of the variable."""
-    name, xr, xc = x
-    leaves = [f"K{r}_{c}"] + ([name] * 4 if (r, c) == (xr, xc) else []) \
-        + ([f"{name}'"] * 3 if (c, r) == (xr, xc) else []) \
-        + ([f"(K{r}_{xr}*{name}*K{xc}_{c})"] * 2 if (r, c) != (xr, xc) else [])
+    leaves = [f"K{r}_{c}"] + x_leaves(r, c, x)
     if depth <= 0:
         return draw(st.sampled_from(leaves))
     sub = lambda rr, cc: draw(mat(rr, cc, depth - 1, x))  # noqa: E731
@@ -87,9 +92,7 @@ def objective(draw):
     r, c = draw(st.sampled_from([(xr, xc), (xr, xc), (xr, xc), (2, 3), (3, 3), (3, 1)]))
     body = draw(mat(r, c, depth, x))
     if not re.search(r"\bX\b", body):  # every objective depends on X
-        leaf = "X" if (r, c) == (xr, xc) else "X'" if (c, r) == (xr, xc) \
-            else f"(K{r}_{xr}*X*K{xc}_{c})"
-        body = f"({body} + {leaf})"
+        body = f"({body} + {x_leaves(r, c, x)[0]})"
     kind = draw(st.sampled_from(["tr", "sum", "fro2", "logdet", "quad", "norm2"]))
     if kind == "tr":
         text = f"tr(K{c}_{r}*{body})"
