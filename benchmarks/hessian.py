@@ -1,16 +1,16 @@
-"""Second order: the engine's Hessian and Hessian-vector product against autodiff.
+"""Part d, second order: the engine's generated Hessian and Hessian-vector product code against autodiff.
 
-Each objective is derived once with symbolic shapes (``rw.hessian``, ``rw.hvp``), then its
-expression is evaluated with NumPy (``Expr.numpy()``, i.e. :func:`rewrite.numeric.evaluate`) at
-sizes n and timed against ``jax.hessian`` and ``jax.jvp(jax.grad(f))`` (both under ``jax.jit``,
-compiled before timing) and ``torch.autograd.functional.hessian`` / ``hvp`` (float64, CPU, the
-same inputs for every backend). Every backend's result is compared with the engine's at each
-size; a backend that is not installed is skipped. Run ``python -m benchmarks.hessian``
-(``--sizes 100 200 500``, ``--quick``); it prints one table per objective with the best-of-repeats
-seconds of each backend and the ratios backend / engine (above 1: the engine is faster).
+Each objective is derived once with symbolic shapes (``rw.hessian``, ``rw.hvp``), its NumPy
+module generated (``d.code("numpy")``: ``hessian(**arrays)``, ``hvp(**arrays)``) and timed at
+sizes n against ``jax.hessian`` and ``jax.jvp(jax.grad(f))`` (both under ``jax.jit``, compiled
+before timing) and ``torch.autograd.functional.hessian`` / ``hvp`` (float64, CPU, the same
+inputs for every backend). Every backend's result is compared with the engine's at each size; a
+backend that is not installed is skipped. Run ``python -m benchmarks.hessian`` (``--sizes 100
+200 500``, ``--quick``) for the tables, or ``python -m benchmarks.run --part d`` to add them to
+``BENCHMARKS.md``. The ratios are backend / engine (above 1: the engine is faster).
 
 >>> sorted(PROBLEMS)
-['logistic', 'quadratic', 'ridge-logistic']
+['logistic', 'quadratic', 'ridge-logistic', 'trace-quadratic']
 >>> sorted(make_data("quadratic", 3, __import__("numpy").random.default_rng(0)))
 ['A', 'x']
 """
@@ -32,7 +32,10 @@ PROBLEMS: dict[str, dict] = {
                  "shapes": {"X": ("m", "n"), "w": ("n",), "y": ("m",)}},
     "ridge-logistic": {"expr": "sum(softplus(X*w)) - y'*X*w + 0.5*lam*w'*w", "wrt": "w",
                        "shapes": {"X": ("m", "n"), "w": ("n",), "y": ("m",), "lam": ()}},
+    # a matrix variable: the Hessian is kron(eye(k), A' + A) in vec layout (size n·k)
+    "trace-quadratic": {"expr": "tr(X'*A*X)", "wrt": "X", "shapes": {"X": ("n", "k"), "A": ("n", "n")}},
 }
+K = 4  # columns of X in trace-quadratic: its Hessian is (n·K) × (n·K)
 SIZES = (100, 200, 500, 1000, 2000)
 
 
@@ -40,6 +43,8 @@ def make_data(name: str, n: int, rng: np.random.Generator) -> dict:
     """Inputs of ``name`` at size n (m = n rows of data)."""
     if name == "quadratic":
         return {"x": rng.normal(size=n), "A": rng.normal(size=(n, n))}
+    if name == "trace-quadratic":
+        return {"X": rng.normal(size=(n // K, K)), "A": rng.normal(size=(n // K, n // K))}
     data = {"X": rng.normal(size=(n, n)) / np.sqrt(n), "w": rng.normal(size=n),
             "y": (rng.random(n) < 0.5).astype(float)}
     if name == "ridge-logistic":
@@ -53,9 +58,24 @@ def _objective(name: str, lib):
         lambda z: lib.nn.functional.softplus(z))
     if name == "quadratic":
         return lambda x, A: x @ A @ x
+    if name == "trace-quadratic":  # X passed as vec(X) (column-major), like the engine's layout
+        return lambda x, A: lib.trace(_unvec(x, A.shape[0], lib).T @ A @ _unvec(x, A.shape[0], lib))
     if name == "logistic":
         return lambda w, X, y: softplus(X @ w).sum() - y @ (X @ w)
     return lambda w, X, y, lam: softplus(X @ w).sum() - y @ (X @ w) + 0.5 * lam * (w @ w)
+
+
+def _unvec(x, rows: int, lib):
+    """The matrix whose column-major vectorisation is x."""
+    return x.reshape(-1, rows).T
+
+
+def _flat(name: str, data: dict) -> dict:
+    """The autodiff side's inputs: a matrix variable as its vec (so Hessians compare in vec layout)."""
+    wrt = PROBLEMS[name]["wrt"]
+    if np.ndim(data[wrt]) == 2:
+        return {**data, wrt: data[wrt].reshape(-1, order="F")}
+    return data
 
 
 def _split(name: str, data: dict) -> tuple[str, dict]:
@@ -72,9 +92,15 @@ def engine_side(name: str):
     h = rw.hessian(p["expr"], p["wrt"], p["shapes"])
     v = rw.hvp(p["expr"], p["wrt"], p["shapes"])
     seconds = time.perf_counter() - t0
-    hf, vf = h.numpy(), v.numpy()
-    return (lambda data: hf(**data)), (lambda data, d: vf(**data, **{v.direction: d})), seconds, (
-        str(h), str(v))
+    from rewrite.codegen import load
+
+    hm, vm = load(h.code("numpy"), "bench_hessian"), load(v.code("numpy"), "bench_hvp")
+    wrt = p["wrt"]
+
+    def run_v(data, d):
+        return vm.hvp(**data, **{v.direction: np.reshape(d, np.shape(data[wrt]), order="F")})
+
+    return (lambda data: hm.hessian(**data)), run_v, seconds, (str(h), str(v))
 
 
 def jax_side(name: str):
@@ -141,19 +167,21 @@ def measure(name: str, sizes, repeats: int = 3, budget: float = 2.0) -> tuple[li
     ours_h, ours_v, derive_s, forms = engine_side(name)
     backends = {k: s for k, s in (("jax", jax_side(name)), ("torch", torch_side(name))) if s}
     rows = []
+    wrt = PROBLEMS[name]["wrt"]
     for n in sizes:
         rng = np.random.default_rng(n)
         data = make_data(name, n, rng)
-        d = rng.normal(size=n)
-        row: dict = {"n": n}
-        ref_h, ref_v = ours_h(data), ours_v(data, d)
+        flat = _flat(name, data)
+        d = rng.normal(size=np.size(data[wrt]))  # a direction, in vec layout
+        row: dict = {"n": n, "N": int(np.size(data[wrt]))}
+        ref_h, ref_v = ours_h(data), np.ravel(ours_v(data, d), order="F")
         row["engine_h"] = _time(ours_h, (data,), repeats, budget)
         row["engine_v"] = _time(ours_v, (data, d), repeats * 5, budget)
         for b, (bh, bv) in backends.items():
-            dev_h = float(np.max(np.abs(bh(data) - ref_h)))  # also compiles (jax)
-            dev_v = float(np.max(np.abs(bv(data, d) - np.ravel(ref_v))))
-            row[f"{b}_h"] = _time(bh, (data,), repeats, budget)
-            row[f"{b}_v"] = _time(bv, (data, d), repeats * 5, budget)
+            dev_h = float(np.max(np.abs(bh(flat) - ref_h)))  # also compiles (jax)
+            dev_v = float(np.max(np.abs(bv(flat, d) - ref_v)))
+            row[f"{b}_h"] = _time(bh, (flat,), repeats, budget)
+            row[f"{b}_v"] = _time(bv, (flat, d), repeats * 5, budget)
             row[f"{b}_h_x"] = row[f"{b}_h"] / row["engine_h"]
             row[f"{b}_v_x"] = row[f"{b}_v"] / row["engine_v"]
             row[f"{b}_dev"] = max(dev_h, dev_v)
@@ -162,10 +190,41 @@ def measure(name: str, sizes, repeats: int = 3, budget: float = 2.0) -> tuple[li
                   "backends": sorted(backends)}
 
 
-COLUMNS = [("n", "n"), ("engine_h", "engine H s"), ("jax_h", "jax.hessian s"), ("jax_h_x", "jax/eng"),
+COLUMNS = [("n", "n"), ("N", "N (entries of wrt)"), ("engine_h", "engine H s"),
+           ("jax_h", "jax.hessian s"), ("jax_h_x", "jax/eng"),
            ("torch_h", "torch hessian s"), ("torch_h_x", "torch/eng"), ("engine_v", "engine HVP s"),
            ("jax_v", "jax jvp(grad) s"), ("jax_v_x", "jax/eng"), ("torch_v", "torch hvp s"),
            ("torch_v_x", "torch/eng"), ("jax_dev", "max|jax-eng|"), ("torch_dev", "max|torch-eng|")]
+
+
+#: the issue's targets: full Hessians ≥ 10× faster than autodiff at n ≥ 500, HVPs at least as fast
+HESSIAN_SPEEDUP, HVP_SPEEDUP, TARGET_N = 10.0, 1.0, 500
+
+
+def run(quick: bool = False, sizes=None, repeats: int | None = None, problems=None) -> dict:
+    """Every problem at every size: ``{"problems": {name: {"rows", "info"}}}`` (part d)."""
+    sizes = sizes or ([100, 200] if quick else [100, 500, 1000, 2000])
+    repeats = repeats or (1 if quick else 3)
+    out: dict = {"sizes": list(sizes), "problems": {}}
+    for name in problems or PROBLEMS:
+        rows, info = measure(name, sizes, repeats)
+        out["problems"][name] = {"rows": rows, "info": info, "expr": PROBLEMS[name]["expr"],
+                                 "wrt": PROBLEMS[name]["wrt"]}
+    return out
+
+
+def summary(data: dict) -> dict:
+    """Per backend, at n ≥ 500: how many (problem, size) pairs meet each target, and the ratios."""
+    out: dict = {}
+    for kind, target in (("h", HESSIAN_SPEEDUP), ("v", HVP_SPEEDUP)):
+        for b in ("jax", "torch"):
+            xs = [r[f"{b}_{kind}_x"] for p in data.get("problems", {}).values() for r in p["rows"]
+                  if r["n"] >= TARGET_N and f"{b}_{kind}_x" in r]
+            if xs:
+                out[f"{'Hessian' if kind == 'h' else 'HVP'} vs {b}"] = {
+                    "target": target, "count": len(xs), "hold": sum(x >= target for x in xs),
+                    "min": min(xs), "median": float(np.median(xs))}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

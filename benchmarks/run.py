@@ -1,10 +1,11 @@
 """Run the benchmarks, print plain-text tables, write PNG plots and BENCHMARKS.md.
 
-    python -m benchmarks.run [--quick] [--part a|b|c|all] [--sizes 100,500,2000] [--threads N]
+    python -m benchmarks.run [--quick] [--part a|b|c|d|all] [--sizes 100,500,2000] [--threads N]
                              [--out DIR] [--markdown FILE] [--profile]
 
 Parts: a = derivation latency (public cases and scaling families), b = against SymPy,
-c = generated gradient code against jax.grad / torch.autograd.
+c = generated gradient code against jax.grad / torch.autograd, d = generated Hessian and HVP code
+against jax.hessian / jax.jvp(jax.grad) / torch.autograd.functional.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.common import DEFAULT_MARKDOWN, DEFAULT_OUT
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("a", "b", "c", "all"), default="all", help="which part to run")
+    p.add_argument("--part", choices=("a", "b", "c", "d", "all"), default="all",
+                   help="which part to run")
     p.add_argument("--quick", action="store_true", help="small smoke run (well under a minute)")
-    p.add_argument("--sizes", default=None, help="part c problem sizes, comma separated (default 100,500,2000)")
+    p.add_argument("--sizes", default=None,
+                   help="part c/d problem sizes, comma separated (default c: 100,500,2000; "
+                        "d: 100,500,1000,2000)")
     p.add_argument("--families", default=None,
                    help="part a families, comma separated (public, trace-product, quadratic-sum, "
                         "nested-inverse, elementwise-chain)")
@@ -106,12 +110,12 @@ def _category(file: str, func: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from benchmarks import autodiff, derivation, markdown, vs_sympy
+    from benchmarks import autodiff, derivation, hessian, markdown, vs_sympy
     from benchmarks.common import load_json, machine_info, save_json
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    parts = "abc" if args.part == "all" else args.part
+    parts = "abcd" if args.part == "all" else args.part
     t0 = time.perf_counter()
     info = machine_info()
     info.update(quick=args.quick)
@@ -137,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in autodiff.summary(data).items():
             print(f"[c] {k} at n >= 500: median {v['median']:.3g}, max {v['max']:.3g}, "
                   f"<= 1 on {v['at_most_1']}/{v['count']}")
+    if "d" in parts:
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
+        data = hessian.run(quick=args.quick, sizes=sizes, repeats=args.repeats)
+        save_json(out / "d_hessian.json", data)
+        for k, v in hessian.summary(data).items():
+            print(f"[d] {k} at n >= {hessian.TARGET_N}: {v['hold']}/{v['count']} reach "
+                  f"{v['target']:g}x; min {v['min']:.3g}x, median {v['median']:.3g}x")
     if args.profile:
         a = load_json(out / "a_derivation.json") or {}
         pub = [r for r in a.get("families", {}).get("public", []) if r.get("ms")]

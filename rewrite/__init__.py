@@ -33,10 +33,13 @@ def _engine(rules) -> Engine:
 
 
 def gradient(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
-             limits: Limits | None = None, keep_egraph: bool = False) -> Gradient:
+             limits: Limits | None = None, keep_egraph: bool = False,
+             steps: bool = False) -> Gradient:
     """∂f/∂wrt as an expression (same shape as ``wrt``); ``keep_egraph=True`` keeps the
-    derivation's e-graph on the result for ``viz``."""
-    return _engine(rules).gradient(expr, wrt, shapes, limits, keep_egraph=keep_egraph)
+    derivation's e-graph on the result for ``viz``; ``steps=True`` records the derivation
+    step by step with the rules behind each step (``.steps``)."""
+    return _engine(rules).gradient(expr, wrt, shapes, limits, keep_egraph=keep_egraph,
+                                   steps=steps)
 
 
 def differential(expr, wrt: str, shapes: dict | None = None,

@@ -13,6 +13,7 @@ import ast
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,6 +33,8 @@ SORT = "M"
 _HELPER_RULESETS = ("typing", "analysis")
 DIRECTED_REPEAT = 32
 DIRECTED_CHUNK = 4
+PROV = "P_"  # prefix of the provenance tables (see declarations)
+TRAIL_MAX_ENODES = 20_000  # larger e-graphs are not serialized per step to name rules
 
 
 class EngineError(TracegradError):
@@ -100,21 +103,29 @@ def _str(s: str) -> str:
 
 
 # ------------------------------------------------------------------------ declarations ----
-def declarations(ruleset_names: list[str]) -> str:
+def _signature(o) -> list[str]:
+    if o.attr == "name":
+        return ["String"] + [SORT] * o.arity
+    if o.attr == "value":
+        return ["BigRat"]
+    if o.attr == "dims":
+        return ["i64"] * (2 if o.name == "fill" else 1)
+    return [SORT] * o.arity
+
+
+def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
+    """The sort, its constructors, shape functions, analyses and helper rulesets.
+
+    With ``provenance``, every constructor ``C`` gets a table ``P_C`` (same arguments, a
+    ``String`` value, first write wins) naming the rule that created each e-node, and a helper
+    ruleset ``origin`` marks the e-nodes of inserted terms as ``"input"``.
+    """
     ctors = []
     for o in OPS.values():
         if o.name == "pvar":
             continue
-        if o.attr == "name":
-            sig = ["String"] + [SORT] * o.arity
-        elif o.attr == "value":
-            sig = ["BigRat"]
-        elif o.attr == "dims":
-            sig = ["i64"] * (2 if o.name == "fill" else 1)
-        else:
-            sig = [SORT] * o.arity
         cost = {"grad": " :cost 1000000", "d": " :cost 1000", "add": " :cost 2"}.get(o.name, "")
-        ctors.append(f"({o.ctor} {' '.join(sig)}{cost})")
+        ctors.append(f"({o.ctor} {' '.join(_signature(o))}{cost})")
     out = [f"(datatype {SORT} {' '.join(ctors)})",
            f"(function rows ({SORT}) i64 :no-merge)",
            f"(function cols ({SORT}) i64 :no-merge)",
@@ -125,6 +136,16 @@ def declarations(ruleset_names: list[str]) -> str:
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
     out.extend(_analysis_rules())
+    if provenance:
+        out.append("(ruleset origin)")
+        for o in OPS.values():
+            if o.name == "pvar":
+                continue
+            out.append(f"(function {PROV}{o.ctor} ({' '.join(_signature(o))}) String "
+                       ":merge old)")
+            pat, args = _pattern_of(o)
+            out.append(f"(rule ((= e {pat})) ((set ({PROV}{o.ctor} {' '.join(args)}) "
+                       f"\"input\")) :ruleset origin :name \"~origin-{o.name}\")")
     return "\n".join(out)
 
 
@@ -298,10 +319,12 @@ class _Side:
 class RuleCompiler:
     """Compiles a checked :class:`Rule` into egglog ``rewrite`` commands (one per direction)."""
 
-    def __init__(self, rule: Rule, codec: DimCodec, subsume: bool) -> None:
+    def __init__(self, rule: Rule, codec: DimCodec, subsume: bool,
+                 provenance: bool = False) -> None:
         self.rule = rule
         self.codec = codec
         self.subsume = subsume
+        self.provenance = provenance
         conds = rule.conditions
         self.numvars = {c.args[0] for c in conds if c.kind in ("num", "int", "cmp")}
 
@@ -386,18 +409,25 @@ class RuleCompiler:
                 guards.append(f"({'=' if op == '==' else op} n_{v} {_rat(lit)})")
         lhs = self.sexpr(pat, binds, attr_vars, pattern=True)
         used: dict[str, str] = {}
-        rhs = self.sexpr(tmpl, binds, attr_vars, pattern=False, used=used)
+        created: list[str] = []
+        rhs = self.sexpr(tmpl, binds, attr_vars, pattern=False, used=used, nodes=created)
         guards += [f"(= {v} {e})" for e, v in used.items()]
+        tail = f":ruleset {rs_name(self.rule.ruleset)} :name {_str(name)}"
+        if self.provenance:
+            # the same rewrite, spelled as a rule whose actions also name the e-nodes it builds
+            acts = [f"(union __lhs {rhs})"] + ([f"(subsume {lhs})"] if self.subsume else [])
+            acts += [f"(set ({PROV}{n[1:]} {_str(name)})" for n in created]
+            return f"(rule ((= __lhs {lhs}) {' '.join(guards)}) ({' '.join(acts)}) {tail})"
         when = f" :when ({' '.join(guards)})" if guards else ""
         sub = " :subsume" if self.subsume else ""
-        return (f"(rewrite {lhs} {rhs}{when}{sub} :ruleset {rs_name(self.rule.ruleset)} "
-                f":name {_str(name)})")
+        return f"(rewrite {lhs} {rhs}{when}{sub} {tail})"
 
     def _var(self, v: str) -> str:
         return f"(Num n_{v})" if v in self.numvars else f"v_{v}"
 
     def sexpr(self, t: Term, binds: dict, attr_vars: dict, pattern: bool,
-              used: dict | None = None) -> str:
+              used: dict | None = None, nodes: list[str] | None = None) -> str:
+        """``t`` as an egglog pattern or action; ``nodes`` collects its constructor calls."""
         def dim(d, key) -> str:
             if isinstance(d, int):
                 return str(d)
@@ -417,17 +447,23 @@ class RuleCompiler:
             o = OPS[n.op]
             if n.op == "pvar":
                 if n.attr in self.rule.computed:
-                    return f"(Num {_arith(self.rule.computed[n.attr], self.numvars)})"
+                    out = f"(Num {_arith(self.rule.computed[n.attr], self.numvars)})"
+                    if nodes is not None:
+                        nodes.append(out)
+                    return out
                 return self._var(n.attr)
             if n.op == "num":
-                return f"(Num {_rat(n.attr)})"
-            if o.attr == "dims":
+                out = f"(Num {_rat(n.attr)})"
+            elif o.attr == "dims":
                 ds = [dim(d, ("a", path, i)) for i, d in enumerate(n.attr)]
-                return f"({o.ctor} {' '.join(ds)})"
-            args = " ".join(go(a, (*path, i)) for i, a in enumerate(n.args))
-            if o.attr == "name":
-                return f"({o.ctor} {_str(n.attr)} {args})"
-            return f"({o.ctor} {args})"
+                out = f"({o.ctor} {' '.join(ds)})"
+            else:
+                args = " ".join(go(a, (*path, i)) for i, a in enumerate(n.args))
+                out = f"({o.ctor} {_str(n.attr)} {args})" if o.attr == "name" \
+                    else f"({o.ctor} {args})"
+            if nodes is not None:
+                nodes.append(out)
+            return out
 
         return go(t, ())
 
@@ -440,13 +476,13 @@ def is_involution(r: Rule) -> bool:
             and lhs.args[0].args[0] == rhs)
 
 
-def compile_rules(rs: RuleSet, codec: DimCodec) -> str:
+def compile_rules(rs: RuleSet, codec: DimCodec, provenance: bool = False) -> str:
     out = []
     for r in rs.rules:
         # An involution (A'' => A, inv(inv(A)) => A) only adds: had it replaced the outer node
         # of X''', that node is X' once X'' and X are merged, and X' would be gone.
         subsume = rs.phases[r.ruleset] in SUBSUMING_PHASES and not is_involution(r)
-        out.extend(RuleCompiler(r, codec, subsume=subsume).commands())
+        out.extend(RuleCompiler(r, codec, subsume, provenance).commands())
     return "\n".join(out)
 
 
@@ -454,11 +490,13 @@ def compile_rules(rs: RuleSet, codec: DimCodec) -> str:
 class Program:
     """Declarations and compiled rules for one RuleSet, parsed once and replayed per e-graph."""
 
-    def __init__(self, rs: RuleSet) -> None:
+    def __init__(self, rs: RuleSet, provenance: bool = False) -> None:
         self.rs = rs
+        self.provenance = provenance
         self.codec = DimCodec()
         names = list(rs.phases)
-        text = declarations(names) + "\n" + compile_rules(rs, self.codec)
+        text = (declarations(names, provenance) + "\n"
+                + compile_rules(rs, self.codec, provenance))
         self.text = text
         probe = eg.EGraph()
         try:
@@ -469,6 +507,7 @@ class Program:
         self._pool = threading.local()
         self._push = probe.parse_program("(push)")
         self._pop = probe.parse_program("(pop)")
+        self._origin = probe.parse_program("(run origin 1)") if provenance else None
 
     def acquire(self):
         """An e-graph holding the declarations and rules, checkpointed with ``push``.
@@ -551,12 +590,18 @@ class Session:
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
+        # the derivation trail (provenance programs only): watched handles, extracted after
+        # every iteration; a change of the extracted term is one step
+        self.watched: dict[str, str] = {}
+        self.trail: list[dict] = []
+        self._last: dict[str, Term] = {}
 
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
         self.eg.run_program(*self.p._pop)
         self.eg.run_program(*self.p._push)
         self.var_shapes = {}
+        self.watched, self._last = {}, {}
 
     def close(self) -> None:
         """Give a pooled e-graph back, or drop a throwaway one now, on this thread (state
@@ -612,11 +657,39 @@ class Session:
         cmds += lets
         cmds.append(f"(let {handle} {expr})")
         self.run("\n".join(cmds))
+        if self.p.provenance:  # every e-node without a provenance yet is one of the input's
+            self._call(self.p._origin)
         return handle
+
+    def watch(self, label: str, handle: str) -> None:
+        """Record the extracted term of ``handle`` (as ``label``) whenever an iteration changes
+        it (provenance programs only); the entries go to :attr:`trail`."""
+        if not self.p.provenance:
+            raise EngineError("internal: a derivation trail needs a provenance program")
+        self.watched[label] = handle
+        self._snapshot("input", 0, {})
+
+    def _snapshot(self, phase: str, iteration: int, fired: dict[str, int]) -> None:
+        data = None
+        for label, handle in self.watched.items():
+            try:
+                t = self.extract(handle)
+            except EngineError:
+                continue
+            prev = self._last.get(label)
+            if t == prev:
+                continue
+            self._last[label] = t
+            if data is None and self.size() <= TRAIL_MAX_ENODES:
+                data = self.serialize()
+            self.trail.append({"label": label, "phase": phase, "iteration": iteration,
+                               "term": t, "fired": dict(fired),
+                               "made_by": made_by(data, t, prev) if data else []})
 
     def size(self) -> int:
         out = self.run("(print-size)")
-        return sum(n for name, n in out[0].sizes if name[0].isupper())
+        return sum(n for name, n in out[0].sizes
+                   if name[0].isupper() and not name.startswith(PROV))
 
     def eclasses(self) -> int:
         frozen = self.eg.freeze()
@@ -637,6 +710,7 @@ class Session:
         block, step = self.p.run_commands(self.eg, phase)
         iters, n_nodes = 0, self.size()
         for _ in range(lim.iterations):
+            before = dict(self.matches) if self.watched else {}
             if block is not None:
                 rounds = 0
                 while rounds < DIRECTED_REPEAT:
@@ -653,6 +727,10 @@ class Session:
             changed = self._call(step)
             iters += 1
             n_nodes = self.size()
+            if self.watched:
+                self._snapshot(phase, iters, {k: v - before.get(k, 0)
+                                              for k, v in self.matches.items()
+                                              if v > before.get(k, 0)})
             self.history.append({"phase": phase, "iteration": iters, "enodes": n_nodes,
                                  "seconds": time.perf_counter() - self.t0})
             if not changed:
@@ -761,8 +839,10 @@ class Session:
         """The e-graph as plain data (the one place that reads egglog's serialization).
 
         ``{"classes": {id: {"rows", "cols"}}, "nodes": {id: {"op", "label", "children",
-        "eclass", "cost", "subsumed"}}}``: only term classes (sort ``M``); literal children
-        (names, numbers, dimensions) are folded into the node's ``label``.
+        "eclass", "cost", "subsumed", "rule"}}}``: only term classes (sort ``M``); literal
+        children (names, numbers, dimensions) are folded into the node's ``label``; ``rule``
+        names the rule that created the e-node (``"input"`` for inserted terms) with a
+        provenance program, and is ``None`` otherwise.
         """
         import json
 
@@ -782,6 +862,13 @@ class Session:
                 out = leaf_value.get(n.get("eclass", ""))
                 if child_cls is not None and out is not None:
                     shapes.setdefault(child_cls, {})[n["op"]] = self.codec.decode(out)
+        prov: dict[tuple, str] = {}  # (constructor, argument classes) -> rule name
+        if self.p.provenance:
+            literal = {n["eclass"]: n["op"] for n in raw.values() if not n["children"]}
+            for n in raw.values():
+                if n["op"].startswith(PROV) and n["eclass"] in literal:
+                    key = (n["op"][len(PROV):], tuple(raw[c]["eclass"] for c in n["children"]))
+                    prov[key] = _literal(literal[n["eclass"]])
         nodes, classes = {}, {}
         for nid, n in raw.items():
             if n["op"] not in CTOR_TO_OP or not n["eclass"].startswith(f"{SORT}-"):
@@ -795,7 +882,9 @@ class Session:
                           "children": [raw[c]["eclass"] for c in n["children"]
                                        if _is_term(raw.get(c))],
                           "eclass": n["eclass"], "cost": float(n.get("cost", 1.0)),
-                          "subsumed": bool(n.get("subsumed", False))}
+                          "subsumed": bool(n.get("subsumed", False)),
+                          "rule": prov.get((n["op"], tuple(raw[c]["eclass"]
+                                                           for c in n["children"])))}
             sh = shapes.get(n["eclass"], {})
             classes[n["eclass"]] = {"rows": sh.get("rows"), "cols": sh.get("cols")}
         return {"classes": classes, "nodes": nodes}
@@ -804,6 +893,86 @@ class Session:
         return Report(reason, self.iterations, self.eclasses(), self.size(),
                       time.perf_counter() - self.t0, dict(self.matches), list(self.phases),
                       list(self.history))
+
+
+def locate(data: dict, term: Term) -> dict[Term, str]:
+    """Subterm of ``term`` → id of the e-node that spells it in ``data`` (from
+    :meth:`Session.serialize`), matched bottom-up; subterms not found are left out.
+
+    A 1×1 factor read back as ``scale`` may be a ``Scale`` or a ``Mul`` node (either order).
+    """
+    from .printing import fmt_number
+
+    by_key: dict[tuple, str] = {}
+    for nid, n in data["nodes"].items():
+        by_key.setdefault((n["label"], tuple(n["children"])), nid)
+    found: dict[Term, str] = {}
+    cls: dict[Term, str | None] = {}
+
+    def label(t: Term) -> str:
+        if t.op == "var":
+            return f"var({t.attr})"
+        if t.op == "num":
+            return f"num({fmt_number(t.attr) if t.attr.denominator == 1 else t.attr})"
+        if t.op == "fn":
+            return f"fn({t.attr})"
+        if isinstance(t.attr, tuple):
+            return f"{t.op}({', '.join(map(str, t.attr))})"
+        return t.op
+
+    order, seen, todo = [], set(), [(term, False)]
+    while todo:  # post-order without recursion
+        n, done = todo.pop()
+        if done:
+            order.append(n)
+        elif n not in seen:
+            seen.add(n)
+            todo.append((n, True))
+            todo.extend((a, False) for a in reversed(n.args))
+    for t in order:
+        kids = tuple(cls.get(a) for a in t.args)
+        cls[t] = None
+        if any(k is None for k in kids):
+            continue
+        keys = [(label(t), kids)]
+        if t.op == "scale":
+            keys += [("mul", kids), ("mul", kids[::-1])]
+        for key in keys:
+            nid = by_key.get(key)
+            if nid is not None:
+                found[t] = nid
+                cls[t] = data["nodes"][nid]["eclass"]
+                break
+    return found
+
+
+def made_by(data: dict, term: Term, prev: Term | None) -> list[str]:
+    """The rules that created the e-nodes spelling ``term`` that ``prev`` does not use,
+    outermost first (``"input"`` and unknown provenance left out)."""
+    old = set() if prev is None else set(locate(data, prev).values())
+    where = locate(data, term)
+    out: list[str] = []
+    for t in _subterms(term):
+        nid = where.get(t)
+        if nid is None or nid in old:
+            continue
+        rule = data["nodes"][nid].get("rule")
+        if rule and rule != "input" and rule not in out:
+            out.append(rule)
+    return out
+
+
+def _subterms(t: Term) -> list[Term]:
+    """Distinct subterms, outermost first (breadth first)."""
+    out, seen, queue = [], {t}, deque([t])
+    while queue:
+        n = queue.popleft()
+        out.append(n)
+        for a in n.args:
+            if a not in seen:
+                seen.add(a)
+                queue.append(a)
+    return out
 
 
 def _is_term(n) -> bool:

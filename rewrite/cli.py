@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--wrt", required=True)
     g.add_argument("--check", action="store_true",
                    help="verify numerically against finite differences at a random point")
+    g.add_argument("--steps", action="store_true",
+                   help="print the derivation step by step, with the rules behind each step "
+                   "(text: before the gradient; json: a \"steps\" list)")
     common(g, ("text", "latex", "json", *CODE_FORMATS))
     s = sub.add_parser("simplify", help="simplify an expression")
     s.add_argument("expr")
@@ -97,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-o", "--output", required=True, metavar="OUT.{png,svg,dot,graphml,json,html}")
     v.add_argument("--history", action="store_true",
                    help="also plot the saturation history to OUT.history.png")
+    v.add_argument("--steps", action="store_true",
+                   help="also print the derivation step by step (the HTML page always shows it)")
     v.add_argument("--max-classes", type=int, default=60, metavar="N",
                    help="draw at most N e-classes nearest the root (default 60; 0: all)")
     v.add_argument("--shape", action="append", metavar="NAME=DIMS")
@@ -129,7 +134,12 @@ def _cmd_viz(args) -> int:
     formats = (".png", ".svg", ".dot", ".graphml", ".json", ".html")
     if out.suffix.lower() not in formats:
         raise UnsupportedError(f"-o {args.output}: the suffix must be one of {', '.join(formats)}")
-    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), keep_egraph=True)
+    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), keep_egraph=True,
+                               steps=True)
+    if args.steps:
+        from .steps import format_steps
+
+        print(format_steps(g.steps))
     G = viz.egraph_graph(g)
     part = viz.view(G, args.max_classes) if args.max_classes > 0 else G
     viz.write(part, out)
@@ -205,10 +215,17 @@ def grad_json(expr: str, wrt: str, g, checked: float | None = None) -> dict:
 
 
 def _cmd_grad(args) -> int:
-    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape))
+    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), steps=args.steps)
     checked = check_gradient(g) if args.check else None
+    if args.steps and args.format != "json":
+        from .steps import format_steps
+
+        print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
-        print(json.dumps(grad_json(args.expr, args.wrt, g, checked)))
+        out = grad_json(args.expr, args.wrt, g, checked)
+        if args.steps:
+            out["steps"] = [s.as_json() for s in g.steps]
+        print(json.dumps(out))
     elif args.format in CODE_FORMATS:
         from .codegen import codegen
 

@@ -283,8 +283,8 @@ def _check_dims(name, got, shape, dims):
             dims[want] = (n, name)
 
 
-def _check_names(arrays):
-    missing = [n for n in INPUTS if n not in arrays]
+def _check_names(arrays, needed=None):
+    missing = [n for n in (INPUTS if needed is None else needed) if n not in arrays]
     unknown = sorted(set(arrays) - set(INPUTS))
     if missing or unknown:
         parts = []
@@ -334,6 +334,21 @@ def check_gradient(**arrays):
     fd = fd.reshape(x0.shape)
     return float(torch.linalg.norm(g - fd) / max(1.0, float(torch.linalg.norm(fd))))
 '''
+
+#: torch.kron views its arguments, which fails on transposed (non-contiguous) strides
+_KRON = {"numpy": "np.kron({}, {})", "jax": "jnp.kron({}, {})",
+         "torch": "torch.kron({}.contiguous(), {}.contiguous())"}
+_KRONT = {name: f'''
+
+def _kront(a, b):
+    """(A ⊗ B)·K with K the commutation matrix: ``_kront(A, B) @ vec(Z) = vec(B @ Z.T @ A.T)``."""
+    n, q = a.shape[1], b.shape[1]
+    c = {ns}.arange(n * q)
+    return {kron}(a, b)[:, (c // n) + q * (c % n)]
+''' for name, ns, kron in (("numpy", "np", "np.kron"), ("jax", "jnp", "jnp.kron"),
+                            ("torch", "torch", "torch.kron"))}
+_KRONT["torch"] = _KRONT["torch"].replace("torch.kron(a, b)",
+                                          "torch.kron(a.contiguous(), b.contiguous())")
 
 _SIGMOID_NUMPY = '''
 
@@ -519,6 +534,12 @@ class _Emitter:
             return self.bind(b.eye.format(self.dim(t.attr[0])), False)
         if op == "fn":
             return self.fn(t.attr, self.emit(t.args[0]), sc)
+        if op in ("kron", "kront"):
+            x, y = (self.as_array(self.emit(a)).src for a in t.args)
+            if op == "kront":
+                self.helpers["_kront"] = _KRONT[b.name]
+                return self.bind(f"_kront({x}, {y})", sc)
+            return self.bind(_KRON[b.name].format(x, y), sc)
         a = self.emit(t.args[0])
         if op in ("tr", "det", "diag", "diagv", "vec", "sum") and a.scalar:
             return a
@@ -638,9 +659,18 @@ class _Emitter:
             return self.emit(factors[p.i])
         b = self.b
         if p.how == "mul":
-            left = self.run_plan(p.left, factors, inners)
-            right = self.run_plan(p.right, factors, inners)
-            v = self.bind(f"{left.src} @ {right.src}", False)
+            dl, dr = (_diag_vector(factors[q.i]) if q.how == "leaf" else None
+                      for q in (p.left, p.right))
+            if dl is not None:  # diag(v)*B scales the rows of B: no n×n matrix, no matmul
+                right = self.run_plan(p.right, factors, inners)
+                v = self.bind(f"{self.emit(dl).src} * {right.src}", False)
+            elif dr is not None:  # A*diag(v) scales the columns of A
+                left = self.run_plan(p.left, factors, inners)
+                v = self.bind(f"{left.src} * {_tr(self.emit(dr)).src}", False)
+            else:
+                left = self.run_plan(p.left, factors, inners)
+                right = self.run_plan(p.right, factors, inners)
+                v = self.bind(f"{left.src} @ {right.src}", False)
         elif p.how == "solve":
             a = self.emit(inners[p.i])
             right = self.run_plan(p.right, factors, inners)
@@ -653,6 +683,15 @@ class _Emitter:
             raise AssertionError(p.how)
         self.chains[key] = v
         return v
+
+
+def _diag_vector(t: Term) -> Term | None:
+    """v when ``t`` is the diagonal matrix ``diag(v)`` of a column v (or its transpose)."""
+    if t.op == "t":
+        t = t.args[0]
+    if t.op == "diag" and t.args[0].shape[1] == 1 and not _is_scalar(t):
+        return t.args[0]
+    return None
 
 
 def _plan_from_term(t: Term, offset: int, inners: list[Term | None]) -> tuple[Plan, int]:
@@ -831,6 +870,182 @@ def generate(f: Term, wrt: str, grad: Term, backend: str = "numpy", registry=Non
             + "\n\n\n".join(x.strip("\n") for x in blocks) + "\n")
 
 
+_MATRIX = {
+    "numpy": "np.asarray({0}, dtype=float).reshape(_shape2({0}))",
+    "jax": "jnp.asarray({0}, dtype=jnp.float64).reshape(_shape2({0}))",
+    "torch": "torch.as_tensor({0}, dtype=torch.float64).reshape(_shape2({0}))",
+}
+_SHAPE2 = '''
+
+def _shape2(a):
+    """A 2-D shape for a result (a 1×1 one may be a number or a 0-d array)."""
+    shape = tuple(getattr(a, "shape", ()))
+    return shape if len(shape) == 2 else (1, 1)
+'''
+
+#: what a second-order module computes: (function, docstring, returned terms) per kind
+_SECOND_ORDER = {
+    "hessian": "the Hessian ∂²f/∂vec({wrt})², (N, N) with N the number of entries of {wrt}",
+    "hvp": "the Hessian-vector product H·vec({direction}), in the shape {wrt} was passed in",
+    "jacobian": "the Jacobian ∂vec(F)/∂vec({wrt}), (M, N)",
+}
+
+_CHECK_SECOND = {
+    "hessian": '''
+
+def check_hessian(**arrays):
+    """Relative error of the Hessian against central differences of the gradient (step FD_STEP),
+    one column per entry of vec({wrt}): ``|H - fd| / max(1, |fd|)``."""
+    h = _to_numpy(hessian(**arrays))
+    x = _to_numpy(arrays[WRT])
+    x = x.reshape(_as2d(WRT, tuple(x.shape), INPUTS[WRT]))
+    fd = np.zeros_like(h)
+    for k in range(x.size):
+        idx = np.unravel_index(k, x.shape, order="F")
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += FD_STEP
+        xm[idx] -= FD_STEP
+        gp = _to_numpy(gradient(**{{**arrays, WRT: xp}})).reshape(x.shape)
+        gm = _to_numpy(gradient(**{{**arrays, WRT: xm}})).reshape(x.shape)
+        fd[:, k] = ((gp - gm) / (2 * FD_STEP)).reshape(-1, order="F")
+    return float(np.linalg.norm(h - fd) / max(1.0, np.linalg.norm(fd)))
+''',
+    "hvp": '''
+
+def check_hvp(**arrays):
+    """Relative error of H·V against the central difference of the gradient along V (step
+    FD_STEP): ``|hv - fd| / max(1, |fd|)``."""
+    hv = _to_numpy(hvp(**arrays))
+    x = _to_numpy(arrays[WRT])
+    v = _to_numpy(arrays[DIRECTION]).reshape(x.shape)
+    gp = _to_numpy(gradient(**{{**arrays, WRT: x + FD_STEP * v}}))
+    gm = _to_numpy(gradient(**{{**arrays, WRT: x - FD_STEP * v}}))
+    fd = (gp - gm) / (2 * FD_STEP)
+    return float(np.linalg.norm(hv.reshape(fd.shape) - fd) / max(1.0, np.linalg.norm(fd)))
+''',
+    "jacobian": '''
+
+def check_jacobian(**arrays):
+    """Relative error of the Jacobian against central differences of F (step FD_STEP), one
+    column per entry of vec({wrt}): ``|J - fd| / max(1, |fd|)``."""
+    j = _to_numpy(jacobian(**arrays))
+    x = _to_numpy(arrays[WRT])
+    x = x.reshape(_as2d(WRT, tuple(x.shape), INPUTS[WRT]))
+    fd = np.zeros_like(j)
+    for k in range(x.size):
+        idx = np.unravel_index(k, x.shape, order="F")
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += FD_STEP
+        xm[idx] -= FD_STEP
+        fp = _to_numpy(value(**{{**arrays, WRT: xp}})).reshape(-1, order="F")
+        fm = _to_numpy(value(**{{**arrays, WRT: xm}})).reshape(-1, order="F")
+        fd[:, k] = (fp - fm) / (2 * FD_STEP)
+    return float(np.linalg.norm(j - fd) / max(1.0, np.linalg.norm(fd)))
+''',
+}
+
+
+def generate_second_order(of: Term, wrt: str, kind: str, result: Term, gradient: Term | None,
+                          direction: str | None = None, backend: str = "numpy", registry=None,
+                          version: str = "") -> str:
+    """Source of a standalone module for a Hessian, an HVP or a Jacobian (``kind``).
+
+    ``hessian``: ``objective``, ``gradient``, ``hessian`` and ``f_grad_hess`` → (f, ∇f, H),
+    ``check_hessian``. ``hvp``: ``objective``, ``gradient``, ``hvp`` (the direction is one of the
+    arrays) and ``f_grad_hvp``, ``check_hvp``. ``jacobian``: ``value`` (F), ``jacobian`` and
+    ``check_jacobian``. Common subexpressions are shared across everything a function returns;
+    second-order results use vec layout (DESIGN §7). Pure: terms in, text out.
+    """
+    if backend not in _BACKENDS_SET:
+        raise UnsupportedError(f"unknown code generation backend {backend!r}; choose one of "
+                               f"{', '.join(BACKENDS)}")
+    if kind not in _SECOND_ORDER:
+        raise UnsupportedError(f"no code generation for {kind!r}")
+    if registry is None:
+        from .functions import default_registry
+
+        registry = default_registry()
+    scalar_f = kind != "jacobian"
+    if scalar_f and (gradient is None or not _is_scalar(of)):
+        raise UnsupportedError(f"a {kind} module needs a 1×1 objective and its gradient")
+    shapes = {**var_shapes(of), **var_shapes(result)}
+    if wrt not in shapes:
+        raise UnsupportedError(f"{wrt!r} is not a variable of the expression")
+    b = _BACKEND[backend]
+    em = _Emitter(b, registry)
+    terms = [of, *([gradient] if scalar_f else []), result]
+    for t in terms:
+        em.scan(t)
+    fv = em.emit(of)
+    gv = em.emit(gradient) if scalar_f else None
+    rv = em.emit(result)
+    bound = {d for sh in shapes.values() for d in sh if isinstance(d, str)}
+    free = sorted(_generated_dims(em.lines) - bound)
+    if free:
+        raise UnsupportedError(f"dimension(s) {', '.join(free)} cannot be inferred from the input "
+                               "arrays; give them as integers")
+    from .printing import to_text
+
+    names = sorted(shapes)
+    of_names = sorted(var_shapes(of))
+    em.helpers["_shape2"] = _SHAPE2
+
+    def function(name: str, what: str, needed: list[str], vals: list[_Val], ret: str) -> str:
+        body = [f"def {name}(**arrays):", f'    """{what}"""',
+                f"    _check_names(arrays, {needed!r})", "    dims = {}"]
+        body += [f"    {_input_name(n)} = _input({n!r}, arrays[{n!r}], {shapes[n]!r}, dims)"
+                 for n in needed]
+        roots = {w for v in vals for w in _names_in(v.src)}
+        body += [f"    {n} = {src}" for n, src in _prune(em.lines, roots)]
+        return "\n".join([*body, f"    return {ret}"])
+
+    f_out = (f"torch.as_tensor({fv.src}, dtype=torch.float64)" if backend == "torch"
+             else b.scalar_out.format(fv.src)) if scalar_f else _MATRIX[backend].format(fv.src)
+    r_out = (f"_like({rv.src}, arrays[WRT])" if kind == "hvp"
+             else _MATRIX[backend].format(rv.src))
+    what = _SECOND_ORDER[kind].format(wrt=wrt, direction=direction)
+    blocks = [_COMMON_HELPERS, _HELPERS[backend], *em.helpers.values()]
+    sig = ", ".join(f"{n}=..." for n in names)
+    if scalar_f:
+        g_out = f"_like({gv.src}, arrays[WRT])"
+        combined = {"hessian": "f_grad_hess", "hvp": "f_grad_hvp"}[kind]
+        blocks += [
+            function("objective", "f (see the module docstring).", of_names, [fv], f_out),
+            function("gradient", f"∂f/∂{wrt}, in the shape {wrt} was passed in.", of_names, [gv],
+                     g_out),
+            function(kind, what[0].upper() + what[1:] + ".", names, [rv], r_out),
+            function(combined, f"(f, ∂f/∂{wrt}, {kind}), sharing their common subexpressions.",
+                     names, [fv, gv, rv], f"{f_out}, {g_out}, {r_out}")]
+        usage = [f"    f, g, {'H' if kind == 'hessian' else 'HV'} = {combined}({sig})",
+                 f"    err = check_{kind}({sig})  # relative error against finite differences"]
+    else:
+        blocks += [function("value", "F (see the module docstring).", of_names, [fv], f_out),
+                   function("jacobian", what[0].upper() + what[1:] + ".", names, [rv], r_out)]
+        usage = [f"    J = jacobian({sig})",
+                 f"    err = check_jacobian({sig})  # relative error against finite differences"]
+    blocks.append(_CHECK_SECOND[kind].format(wrt=wrt))
+    inputs = ", ".join(f"{n} {_fmt_shape(shapes[n])}" for n in names)
+    label = {"hessian": "H", "hvp": "H*vec(" + str(direction) + ")", "jacobian": "J"}[kind]
+    doc = "\n".join([
+        f'"""{kind.capitalize() if kind != "hvp" else "Hessian-vector product"} with respect to '
+        f"{wrt} ({backend}), generated by tracegrad{' ' + version if version else ''}.",
+        "",
+        _wrap(f"{'f' if scalar_f else 'F'} = {to_text(of)}"),
+        *([_wrap(f"gradient = {to_text(gradient)}")] if scalar_f else []),
+        _wrap(f"{label} = {to_text(result)}"),
+        "",
+        *usage,
+        "",
+        _wrap(f"Inputs: {inputs}. A vector may be passed 1-D or as a column, a scalar as a number. "
+              "Matrices are vectorised column by column (vec)."),
+        '"""'])
+    consts = "\n".join([f"INPUTS = {{{', '.join(f'{n!r}: {shapes[n]!r}' for n in names)}}}",
+                        f"WRT = {wrt!r}", f"DIRECTION = {direction!r}", "FD_STEP = 1e-6"])
+    imports = b.imports + ("\nimport numpy as np" if backend == "torch" else "")
+    return (f"{doc}\n\n{imports}\n\n{consts}\n\n\n"
+            + "\n\n\n".join(x.strip("\n") for x in blocks) + "\n")
+
+
 def _wrap(text: str, width: int = 100) -> str:
     import textwrap
 
@@ -851,7 +1066,8 @@ def _generated_dims(lines) -> set[str]:
 
 
 def codegen(gradient, backend: str = "numpy") -> str:
-    """Source of a standalone module for a :class:`~rewrite.expr.Gradient` (see :func:`generate`).
+    """Source of a standalone module for a :class:`~rewrite.expr.Gradient` (see :func:`generate`)
+    or a Hessian, HVP or Jacobian (:func:`generate_second_order`).
 
     >>> import rewrite as rw
     >>> g = rw.gradient("a'*inv(X)*b", "X", {"a": (3,), "X": (3, 3), "b": (3,)})
@@ -861,6 +1077,10 @@ def codegen(gradient, backend: str = "numpy") -> str:
     """
     from . import __version__
 
+    if getattr(gradient, "kind", "") in _SECOND_ORDER:
+        d = gradient
+        return generate_second_order(d.of, d.wrt, d.kind, d.term, d.gradient, d.direction,
+                                     backend, d.registry, __version__)
     if getattr(gradient, "f", None) is None:
         raise UnsupportedError("code generation needs a gradient result (with its objective)")
     return generate(gradient.f, gradient.wrt, gradient.term, backend, gradient.registry, __version__)
@@ -883,5 +1103,5 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["BACKENDS", "Plan", "codegen", "generate", "inverse_cost", "load", "matmul_cost",
-           "plan_chain", "solve_cost"]
+__all__ = ["BACKENDS", "Plan", "codegen", "generate", "generate_second_order", "inverse_cost",
+           "load", "matmul_cost", "plan_chain", "solve_cost"]

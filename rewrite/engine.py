@@ -18,6 +18,7 @@ from .parse import Elaborator, name_free_dims
 from .report import Limits, Report
 from .rules import RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
+from .steps import Step, canonical_step, from_trail
 from .terms import OPS, Term, free_vars, make, var
 
 SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
@@ -37,6 +38,7 @@ class Engine:
             self.ruleset = with_user_files(list(rules or []), stock_ruleset())
         self.limits = limits or Limits()
         self._program: Program | None = None
+        self._traced: Program | None = None
         self._lock = threading.Lock()
 
     @property
@@ -49,6 +51,15 @@ class Engine:
             if self._program is None:
                 self._program = Program(self.ruleset)
             return self._program
+
+    @property
+    def traced_program(self) -> Program:
+        """The rules compiled with rule provenance per e-node (slower; for ``steps`` and
+        ``keep_egraph``)."""
+        with self._lock:
+            if self._traced is None:
+                self._traced = Program(self.ruleset, provenance=True)
+            return self._traced
 
     # -- input --------------------------------------------------------------------------
     def term(self, expr, shapes: dict | None = None) -> Term:
@@ -66,20 +77,24 @@ class Engine:
 
     # -- gradient -----------------------------------------------------------------------
     def gradient(self, expr, wrt: str, shapes: dict | None = None,
-                 limits: Limits | None = None, keep_egraph: bool = False) -> Gradient:
+                 limits: Limits | None = None, keep_egraph: bool = False,
+                 steps: bool = False) -> Gradient:
         """∂f/∂wrt for a 1×1 expression ``f``; see DESIGN §3 for the layout.
 
         ``keep_egraph=True`` keeps the derivation's e-graph on the result (``.session``) for
-        inspection (``viz``); otherwise it is discarded and its memory reused.
+        inspection (``viz``), with the rule that created each e-node; otherwise it is discarded
+        and its memory reused. ``steps=True`` records the derivation step by step
+        (``.steps``, a list of :class:`rewrite.steps.Step`). Both run the rules compiled with
+        provenance, which is slower.
         """
         try:
-            return self._gradient(expr, wrt, shapes, limits, keep_egraph)
+            return self._gradient(expr, wrt, shapes, limits, keep_egraph, steps)
         except RecursionError:
             raise LimitError("the expression or its gradient is nested too deeply to process "
                              "(Python recursion limit)") from None
 
     def _gradient(self, expr, wrt: str, shapes: dict | None, limits: Limits | None,
-                  keep_egraph: bool) -> Gradient:
+                  keep_egraph: bool, steps: bool = False) -> Gradient:
         """See :meth:`gradient`."""
         f = self.term(expr, shapes)
         if not isinstance(wrt, str) or not wrt.isidentifier():
@@ -92,12 +107,21 @@ class Engine:
             raise ShapeError(f"the objective must be 1×1 (a scalar), got {fmt_shape(f.shape)}; "
                              "wrap it in tr(), sum() or a norm")
         lim = limits or self.limits
-        s = Session(self.program, lim, pooled=not keep_egraph)
+        traced = keep_egraph or steps
+        s = Session(self.traced_program if traced else self.program, lim, pooled=not keep_egraph)
+        trail: list[Step] = [Step("f", f, "input")]
         with s:
             x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
-            f = _tidy_input(s, f, wrt)
+            f = _tidy_input(s, f, wrt, watch=steps)
+            if steps:
+                trail += from_trail(s.trail, "f", "f")[1:]
+                trail.append(Step("df", make("d", f), "differentiate"))
+                s.trail.clear()
             root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
             s.root = root
+            if steps:
+                s.watch("df", s.add(make("d", f)))
+                s.watch("grad", root)
             reason = s.saturate("expand")
             if reason != "saturated":
                 rep = s.report(reason)
@@ -112,12 +136,16 @@ class Engine:
             error = CanonicalFormError if reason == "saturated" else LimitError
             raise error(f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no "
                         f"gradient is returned ({rep})", report=rep)
-        g, srep = self._simplify_term(g)
+        if steps:
+            trail += from_trail(s.trail, "df", "df")[1:]
+            trail.append(canonical_step(s.trail, g, wrt))
+        g, srep = self._simplify_term(g, trail=trail if steps else None)
         rep.seconds += srep.seconds
         rep.phases += srep.phases
         for k, v in srep.matches.items():
             rep.matches[k] = rep.matches.get(k, 0) + v
-        return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt)
+        return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt,
+                        steps=trail if steps else None)
 
     def differential(self, expr, wrt: str, shapes: dict | None = None,
                      limits: Limits | None = None) -> Expr:
@@ -145,14 +173,21 @@ class Engine:
         return hvp(self, expr, wrt, shapes, limits, direction)
 
     # -- simplify / equivalent ----------------------------------------------------------
-    def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = ()) -> tuple[Term, Report]:
-        with Session(self.program, Limits(**SIMPLIFY_LIMITS)) as s:
+    def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = (),
+                       trail: list[Step] | None = None) -> tuple[Term, Report]:
+        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended."""
+        program = self.program if trail is None else self.traced_program
+        with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             h = s.add(canonical_sum(t))
+            if trail is not None:
+                s.watch("G", h)
             reason = "saturated"
             for ph in (*extra_phases, "tidy", "simplify"):
                 lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
                     if ph == "tidy" else None
                 reason = s.saturate(ph, limits=lim)
+            if trail is not None:
+                trail += from_trail(s.trail, "G", "G")
             try:
                 return s.extract(h), s.report(reason)
             except EngineError:
@@ -211,7 +246,7 @@ class Engine:
         return self.term(a, shapes), self.term(b, shapes)
 
 
-def _tidy_input(s: Session, f: Term, wrt: str) -> Term:
+def _tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:
     """f with the tidy rules applied (A'' → A, c' → c for 1×1 c, 1*A → A, …), in a clean e-graph.
 
     Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
@@ -220,6 +255,8 @@ def _tidy_input(s: Session, f: Term, wrt: str) -> Term:
     the e-graph is reset and the tidied term is differentiated instead.
     """
     h = s.add(f, varying={wrt})
+    if watch:
+        s.watch("f", h)
     before = sum(s.matches.values())
     reason = s.saturate("tidy")
     if sum(s.matches.values()) == before:

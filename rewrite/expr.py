@@ -85,6 +85,7 @@ class Gradient(Expr):
 
     f: Term | None = None
     wrt: str = ""
+    steps: list | None = field(default=None, repr=False)  # rewrite.steps.Step, when recorded
 
     @property
     def objective(self) -> Expr:

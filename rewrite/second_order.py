@@ -52,6 +52,14 @@ class Derivative(Expr):
     def objective(self) -> Expr:
         return Expr(self.of, registry=self.registry)
 
+    def code(self, backend: str = "numpy") -> str:
+        """Source of a standalone ``numpy``, ``jax`` or ``torch`` module computing the result
+        (with f and ∇f for a Hessian or an HVP); see
+        :func:`rewrite.codegen.generate_second_order`."""
+        from .codegen import codegen
+
+        return codegen(self, backend)
+
 
 def _variable(t: Term, wrt: object) -> Term:
     """The variable node ``wrt`` of ``t``, or a :class:`WrtError`."""
@@ -311,7 +319,7 @@ def result_json(expr: str, d: Derivative, checked: float | None = None) -> dict:
 
 
 def cmd_second_order(args) -> int:
-    """``tracegrad hessian|jacobian|hvp EXPR --wrt X [--shape ...] [--format text|latex|json]``."""
+    """``tracegrad hessian|jacobian|hvp EXPR --wrt X [--shape ...] [--format FORMAT]``."""
     import json
     import sys
 
@@ -324,6 +332,12 @@ def cmd_second_order(args) -> int:
     else:
         d = getattr(eng, args.cmd)(args.expr, args.wrt, shapes)
     checked = check(d, spd=set(args.spd or ())) if args.check else None
+    if args.format in ("numpy", "jax", "torch"):
+        print(d.code(args.format), end="")
+        if checked is not None:
+            print(f"check: matches finite differences (relative error {checked:.1e})",
+                  file=sys.stderr)
+        return 0
     if args.format == "json":
         print(json.dumps(result_json(args.expr, d, checked)))
         return 0
@@ -345,7 +359,8 @@ def add_parsers(sub) -> None:
         sp.add_argument("--shape", action="append", metavar="NAME=DIMS",
                         help="e.g. X=n,k (matrix), w=n (vector), c= (scalar)")
         sp.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
-        sp.add_argument("--format", choices=["text", "latex", "json"], default="text")
+        sp.add_argument("--format", choices=["text", "latex", "json", "numpy", "jax", "torch"],
+                        default="text", help="numpy|jax|torch: print a standalone module")
         sp.add_argument("--check", action="store_true",
                         help="verify numerically against finite differences at a random point")
         sp.add_argument("--spd", action="append", metavar="NAME",

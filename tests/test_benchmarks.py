@@ -67,3 +67,24 @@ def test_format_table_aligns_and_marks_missing_values():
     lines = out.splitlines()
     assert lines[0].startswith("case") and lines[2].startswith("x ")
     assert lines[3].split() == ["long", "name", "-"]
+
+
+def test_part_d_rows_summary_and_markdown(tmp_path):
+    """Second order: a tiny run of two problems (one with a matrix variable, compared in vec
+    layout) agrees with every installed autodiff backend and lands in the report."""
+    from benchmarks import hessian, markdown
+
+    data = hessian.run(sizes=[8, 12], repeats=1, problems=["trace-quadratic", "logistic"])
+    for name, p in data["problems"].items():
+        assert [r["n"] for r in p["rows"]] == [8, 12]
+        for r in p["rows"]:
+            assert r["engine_h"] > 0 and r["engine_v"] > 0
+            for b in p["info"]["backends"]:
+                assert r[f"{b}_dev"] < 1e-9, (name, b)
+    assert data["problems"]["trace-quadratic"]["rows"][0]["N"] == 8  # (8 / 4) × 4 entries
+    assert hessian.summary(data) == {}  # nothing measured at n ≥ 500
+    (tmp_path / "d_hessian.json").write_text(json.dumps(data))
+    md = markdown.write(tmp_path, tmp_path / "B.md")
+    text = md.read_text()
+    assert "## d. Generated second-order code against autodiff" in text
+    assert "### trace-quadratic: `f = tr(X'*A*X)`" in text and "kron(eye(k), A' + A)" in text

@@ -16,6 +16,7 @@ import rewrite as rw
 from rewrite.codegen import BACKENDS, codegen, load, matmul_cost, plan_chain
 from rewrite.errors import UnsupportedError
 from rewrite.numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
+from rewrite.terms import make
 
 CASES = public_cases()
 CASE_BY_ID = {c["id"]: c for c in CASES}
@@ -373,3 +374,100 @@ def test_cli_prints_module(capsys):
     for backend in ("jax", "torch"):
         assert main(["grad", "tr(A*X)", "--wrt", "X", "--format", backend]) == 0
         assert f"({backend})" in capsys.readouterr().out
+
+
+# -- second order -----------------------------------------------------------------------------------
+# (kind, expression, wrt, shapes, SPD variables)
+SECOND_ORDER = [
+    ("hessian", "x'*A*x", "x", {"x": ("n",), "A": ("n", "n")}, set()),
+    ("hessian", "sum(softplus(X*w)) - y'*X*w + 0.5*lam*w'*w", "w",
+     {"X": ("m", "n"), "w": ("n",), "y": ("m",), "lam": ()}, set()),
+    ("hessian", "tr(X'*A*X*B)", "X", {"X": ("n", "k"), "A": ("n", "n"), "B": ("k", "k")}, set()),
+    ("hessian", "logdet(S) + tr(inv(S)*Y*Y')/2", "S", {"S": ("n", "n"), "Y": ("n", "k")}, {"S"}),
+    ("hessian", "c^3 + c*sum(x .* x)", "c", {"c": (), "x": ("n",)}, set()),
+    ("hvp", "logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)}, {"S"}),
+    ("hvp", "sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)},
+     set()),
+    ("hvp", "fro2(A*X*B - C)", "X",
+     {"A": ("m", "n"), "X": ("n", "p"), "B": ("p", "q"), "C": ("m", "q")}, set()),
+    ("jacobian", "A*X'*B", "X", {"A": ("m", "p"), "X": ("n", "p"), "B": ("n", "q")}, set()),
+    ("jacobian", "exp(A*x) .* x", "x", {"A": ("n", "n"), "x": ("n",)}, set()),
+    ("jacobian", "inv(X)", "X", {"X": ("n", "n")}, {"X"}),
+]
+
+
+@cache
+def second_order(kind, expr, wrt, shapes_key):
+    return getattr(rw, kind)(expr, wrt, dict(shapes_key))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind,expr,wrt,shapes,spd", SECOND_ORDER,
+                         ids=[f"{s[0]}:{s[1]}" for s in SECOND_ORDER])
+def test_second_order_module_matches_evaluate_and_finite_differences(kind, expr, wrt, shapes, spd,
+                                                                    backend):
+    backend_or_skip(backend)
+    d = second_order(kind, expr, wrt, tuple(sorted(shapes.items())))
+    mod = load(d.code(backend), f"so_{backend}")
+    rng = np.random.default_rng(7)
+    holder = make("add", make("sum", d.term), make("sum", d.of))
+    dims = instantiate_dims(holder, rng)
+    env = random_point(holder, rng, dims, spd=spd)
+    arrays = one_d_vectors_of(holder, env)
+    want = evaluate(d.term, env, d.registry, dims)
+    got = to_numpy(getattr(mod, kind)(**arrays))
+    assert np.allclose(got.reshape(want.shape), want, rtol=1e-9, atol=1e-10), str(d)
+    assert getattr(mod, f"check_{kind}")(**arrays) < 1e-6
+    if kind == "jacobian":
+        F = evaluate(d.of, env, d.registry, dims)
+        assert np.allclose(to_numpy(mod.value(**arrays)).reshape(F.shape), F)
+        return
+    combined = mod.f_grad_hess if kind == "hessian" else mod.f_grad_hvp
+    f, g, r = combined(**arrays)
+    f_args = {n: arrays[n] for n in mod.INPUTS if n in _var_shapes(d.of)}
+    assert float(f) == pytest.approx(float(evaluate(d.of, env, d.registry, dims)[0, 0]))
+    assert float(mod.objective(**f_args)) == pytest.approx(float(f))  # the direction not needed
+    G = evaluate(d.gradient, env, d.registry, dims)
+    assert np.allclose(to_numpy(g).reshape(G.shape), G)
+    assert np.shape(to_numpy(g)) == np.shape(arrays[wrt])  # as the variable was passed
+    assert np.allclose(to_numpy(r).reshape(want.shape), want)
+
+
+def one_d_vectors_of(t, env):
+    shapes = _var_shapes(t)
+    out = {}
+    for name, value in env.items():
+        if shapes[name] == (1, 1):
+            out[name] = float(value[0, 0])
+        elif shapes[name][1] == 1:
+            out[name] = value[:, 0].copy()
+        else:
+            out[name] = value
+    return out
+
+
+def test_hessian_module_scales_by_diagonals_instead_of_forming_them():
+    d = rw.hessian("sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)})
+    src = d.code("numpy")
+    body = src[src.index("def hessian("):src.index("def f_grad_hess(")]
+    # X*w, then X'*diag(s)*X as one matmul of X' with the rows of X scaled by s
+    assert "np.diag(" not in body and body.count("@") == 2
+    mod = load(src)
+    rng = np.random.default_rng(0)
+    X, w, y = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=6)
+    s = 1 / (1 + np.exp(-X @ w))
+    assert np.allclose(mod.hessian(X=X, w=w, y=y), X.T @ np.diag(s * (1 - s)) @ X)
+
+
+def test_second_order_cli_prints_module(capsys):
+    from rewrite.cli import main
+
+    assert main(["hessian", "x'*A*x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n",
+                 "--format", "numpy"]) == 0
+    mod = load(capsys.readouterr().out)
+    A = np.arange(9.0).reshape(3, 3)
+    assert np.allclose(mod.hessian(x=np.ones(3), A=A), A + A.T)
+    assert main(["hvp", "x'*A*x", "--wrt", "x", "--shape", "x=n", "--format", "torch"]) == 0
+    assert "def f_grad_hvp(" in capsys.readouterr().out
+    assert main(["jacobian", "A*x", "--wrt", "x", "--shape", "x=n", "--format", "jax"]) == 0
+    assert "def check_jacobian(" in capsys.readouterr().out

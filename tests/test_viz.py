@@ -23,7 +23,7 @@ CASES = [("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}),
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def result(request):
     expr, wrt, shapes = request.param
-    return rw.gradient(expr, wrt, shapes, keep_egraph=True)
+    return rw.gradient(expr, wrt, shapes, keep_egraph=True, steps=True)
 
 
 def test_graph_agrees_with_the_report(result):
@@ -64,13 +64,24 @@ def test_files(result, tmp_path):
     assert ET.parse(tmp_path / "g.svg").getroot().tag.endswith("svg")
     dot = (tmp_path / "g.dot").read_text()
     assert dot.startswith("digraph") and dot.count("subgraph cluster_") == viz.counts(G)[0]
+    assert dot.count("tooltip=") == viz.counts(G)[1] and "[input]" in dot
     H = nx.read_graphml(tmp_path / "g.graphml")
     assert H.number_of_nodes() == G.number_of_nodes()
     data = json.loads((tmp_path / "g.json").read_text())
     assert len(data["nodes"]) == G.number_of_nodes()
     page = (tmp_path / "g.html").read_text()
+    assert page.count('"rule": "') == viz.counts(G)[1]
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script src" not in page
     assert page.count('class="eclass') == viz.counts(G)[0]
+
+
+def test_enodes_carry_the_rule_that_made_them(result):
+    G = viz.egraph_graph(result)
+    rules = [d["rule"] for _, d in G.nodes(data=True) if d["kind"] == "enode"]
+    assert all(rules) and "input" in rules
+    made = {r for r in rules if r != "input"}
+    assert made and all(r.removesuffix("<-") in result.report.matches for r in made)
+    assert G.graph["steps"][0].split()[:3] == ["1", "f", "="]
 
 
 def test_history_plot(result, tmp_path):
@@ -91,6 +102,9 @@ def test_cli(tmp_path, capsys):
                  "-o", str(out), "--history"]) == 0
     assert out.exists() and (tmp_path / "e.history.png").exists()
     assert "e-classes" in capsys.readouterr().out
+    assert main(["viz", "tr(A*X)", "--wrt", "X", "-o", str(tmp_path / "s.dot"), "--steps"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["1", "f", "=", "tr(A*X)"] and "e-classes" in lines[-1]
     assert main(["viz", "tr(X)", "--wrt", "X", "-o", str(tmp_path / "e.pdf")]) == 2
     assert "suffix" in capsys.readouterr().err
 
@@ -114,3 +128,6 @@ def test_html_page_in_a_headless_browser(result, tmp_path):
     # the script ran (it fills the counter) and every e-class is in the DOM
     assert f'<span id="count">{viz.counts(G)[0]}</span>' in dom
     assert dom.count('class="eclass') == viz.counts(G)[0]
+    # the derivation is listed, one line per step (or two when the rules wrap)
+    assert '<details open="" id="steps">' in dom
+    assert f"Derivation ({len(G.graph['steps'])} lines)" in dom

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from rewrite.backend import locate
 from rewrite.printing import to_text
 from rewrite.terms import Term
 
@@ -29,46 +30,19 @@ def _session(result):
 
 def extracted_classes(data: dict, term: Term) -> dict[str, str]:
     """E-class → e-node of ``term`` found in the serialized e-graph (bottom-up matching)."""
-    from rewrite.printing import fmt_number
-
-    by_key: dict[tuple, str] = {}
-    for nid, n in data["nodes"].items():
-        by_key.setdefault((n["label"], tuple(n["children"])), nid)
-    chosen: dict[str, str] = {}
-
-    def label(t: Term) -> str:
-        if t.op == "var":
-            return f"var({t.attr})"
-        if t.op == "num":
-            return f"num({fmt_number(t.attr) if t.attr.denominator == 1 else t.attr})"
-        if t.op == "fn":
-            return f"fn({t.attr})"
-        if isinstance(t.attr, tuple):
-            return f"{t.op}({', '.join(map(str, t.attr))})"
-        return t.op
-
-    def go(t: Term) -> str | None:
-        kids = [go(a) for a in t.args]
-        if any(k is None for k in kids):
-            return None
-        nid = by_key.get((label(t), tuple(kids)))
-        if nid is None:
-            return None
-        cls = data["nodes"][nid]["eclass"]
-        chosen[cls] = nid
-        return cls
-
-    go(term)
-    return chosen
+    return {data["nodes"][nid]["eclass"]: nid for nid in locate(data, term).values()}
 
 
 def egraph_graph(result) -> nx.MultiDiGraph:
     """The e-graph of a result computed with ``keep_egraph=True``.
 
     Nodes ``("class", id)`` (kind ``eclass``: rows, cols, size, extracted) and ``("node", id)``
-    (kind ``enode``: op, label, symbol, cost, subsumed, extracted, eclass); edges ``member``
-    from a class to its e-nodes and ``child`` (with ``index``) from an e-node to a child class.
-    Rule provenance is not recorded by egglog 13.2 and is not shown.
+    (kind ``enode``: op, label, symbol, cost, subsumed, extracted, eclass, rule); edges
+    ``member`` from a class to its e-nodes and ``child`` (with ``index``) from an e-node to a
+    child class. ``rule`` names the rule that created the e-node (``"input"`` for the terms
+    inserted; ``name<-`` is an equation used right to left). The graph's attributes hold the
+    extracted term (``extracted``), its root class (``root``) and, when the result recorded
+    them, the derivation's steps (``steps``: lines of :func:`rewrite.steps.format_steps`).
     """
     s = _session(result)
     data = s.serialize()
@@ -84,7 +58,7 @@ def egraph_graph(result) -> nx.MultiDiGraph:
     for nid, n in data["nodes"].items():
         G.add_node(("node", nid), kind="enode", id=nid, op=n["op"], label=n["label"],
                    symbol=SYMBOLS.get(n["op"], n["label"]), cost=n["cost"],
-                   subsumed=n["subsumed"], eclass=n["eclass"],
+                   subsumed=n["subsumed"], eclass=n["eclass"], rule=n.get("rule") or "",
                    extracted=chosen.get(n["eclass"]) == nid)
         G.add_edge(("class", n["eclass"]), ("node", nid), kind="member")
         for i, ch in enumerate(n["children"]):
@@ -92,6 +66,11 @@ def egraph_graph(result) -> nx.MultiDiGraph:
     if root_term is not None:
         G.graph["root"] = _top_class(data, chosen)
     G.graph["extracted"] = to_text(root_term) if root_term is not None else ""
+    steps = getattr(result, "steps", None)
+    if steps:
+        from rewrite.steps import format_steps
+
+        G.graph["steps"] = format_steps(steps).splitlines()
     return G
 
 

@@ -1,7 +1,8 @@
 """A self-contained interactive page: inline SVG and script, nothing fetched at view time.
 
-Pan by dragging, zoom with the wheel, click an e-class to list its e-nodes; the extracted term's
-classes and e-nodes are drawn in red.
+Pan by dragging, zoom with the wheel, click an e-class to list its e-nodes (each with the rule
+that created it); the extracted term's classes and e-nodes are drawn in red. The derivation's
+steps, when the result recorded them, are listed beside the drawing.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ SCRIPT = """
     drag = [e.clientX, e.clientY];
   });
   const data = JSON.parse(document.getElementById('egraph-data').textContent);
-  const panel = document.getElementById('panel');
+  const panel = document.getElementById('info');
   document.querySelectorAll('g.eclass').forEach(function (g) {
     g.addEventListener('click', function (e) {
       e.stopPropagation();
       const c = data.classes[g.dataset.id];
       const rows = c.nodes.map(function (n) {
         return '<li' + (n.extracted ? ' class="hl"' : '') + '>' + n.label +
-          (n.children.length ? ' &rarr; ' + n.children.join(', ') : '') + '</li>';
+          (n.children.length ? ' &rarr; ' + n.children.join(', ') : '') +
+          (n.rule ? ' <span class="rule">[' + n.rule + ']</span>' : '') + '</li>';
       }).join('');
       panel.innerHTML = '<h3>' + g.dataset.id + ' (' + c.shape + ')</h3><ul>' + rows + '</ul>';
     });
@@ -65,7 +67,7 @@ def to_html(G, title: str = "tracegrad e-graph") -> str:
             e = G.nodes[en]
             kids = [G.nodes[v]["id"] for _, v, k in G.out_edges(en, data="kind") if k == "child"]
             nodes.append({"label": html.escape(e["label"]), "extracted": e["extracted"],
-                          "children": kids})
+                          "children": kids, "rule": html.escape(e.get("rule", ""))})
         data["classes"][d["id"]] = {"shape": f"{d['rows']}×{d['cols']}", "nodes": nodes}
         cls = "eclass hl" if d["extracted"] else "eclass"
         X, Y = x * SCALE, -(y + h) * SCALE
@@ -93,6 +95,9 @@ def to_html(G, title: str = "tracegrad e-graph") -> str:
     vb = f"{(x0 - 0.5) * SCALE:.1f} {(y0 - 0.5) * SCALE:.1f} {(x1 - x0 + 1) * SCALE:.1f} " \
          f"{(y1 - y0 + 1) * SCALE:.1f}"
     payload = json.dumps(data).replace("</", "<\\/")
+    lines = G.graph.get("steps") or []
+    steps = (f'<details open id="steps"><summary>Derivation ({len(lines)} lines)</summary>'
+             f'<pre>{html.escape(chr(10).join(lines))}</pre></details>') if lines else ""
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -103,11 +108,13 @@ rect {{ fill: #f7f7f7; stroke: #999; }} .hl rect {{ stroke: #d62728; stroke-widt
 text.enode {{ font-size: 14px; text-anchor: middle; fill: #1f77b4; }}
 text.enode.hl, li.hl {{ fill: #d62728; color: #d62728; font-weight: bold; }}
 line.edge {{ stroke: #aaa; }} line.edge.hl {{ stroke: #d62728; stroke-width: 2; }}
+.rule {{ color: #777; font-size: 12px; }} pre {{ font-size: 11px; white-space: pre-wrap; }}
 </style></head>
 <body><div id="view"><svg id="egraph" viewBox="{vb}">{''.join(parts)}</svg></div>
 <div id="panel"><p><span id="count"></span> e-classes. Extracted:
 <code>{html.escape(G.graph.get('extracted', ''))}</code></p>
-<p>Click an e-class to list its e-nodes; drag to pan, wheel to zoom.</p></div>
+<p>Click an e-class to list its e-nodes; drag to pan, wheel to zoom.</p>
+<div id="info"></div>{steps}</div>
 <script type="application/json" id="egraph-data">{payload}</script>
 <script>{SCRIPT}</script>
 </body></html>

@@ -33,7 +33,9 @@ def to_dot(G: nx.MultiDiGraph) -> str:
         for _, en in G.out_edges(c):
             e = G.nodes[en]
             col = HIGHLIGHT if e["extracted"] else (SUBSUMED if e["subsumed"] else "black")
-            lines.append(f'    "{en[1]}" [label="{_esc(e["symbol"])}", color="{col}"];')
+            tip = e["label"] + (f' [{e["rule"]}]' if e.get("rule") else "")
+            lines.append(f'    "{en[1]}" [label="{_esc(e["symbol"])}", color="{col}", '
+                         f'tooltip="{_esc(tip)}"];')
         lines.append("  }")
     for u, v, d in G.edges(data=True):
         if d["kind"] == "child":

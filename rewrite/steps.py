@@ -1,0 +1,112 @@
+"""A derivation, step by step: f → df → … → tr(G'*dX) → simplified G, each step with its rules.
+
+The trail is recorded by the e-graph session (``Session.watch``): after every iteration the
+watched term is extracted again, and a change is one step. The rules behind a step are those
+that created the e-nodes the new term uses and the previous one did not (provenance recorded
+per e-node in the e-graph); ``name<-`` is an equation used right to left. When a step only
+re-reads existing e-nodes (say, a class merged with a cheaper one), the rules that matched in
+that iteration are named instead.
+
+>>> import rewrite as rw
+>>> g = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)}, steps=True)
+>>> print(format_steps(g.steps))
+ 1  f  = tr(A*X)               input
+ 2  df = d(tr(A*X))            differentiate
+ 3  df = tr(d(A*X))            d-tr
+ 4  df = tr(dA*X + A*dX)       d-mul
+ 5  df = tr(0*A*X) + tr(A*dX)  dist-tr, d-const
+ 6  df = 0*tr(A*X) + tr(A*dX)  scale-tr
+ 7  df = tr(A*dX)              canonical form: grad-trace
+ 8  G  = A'                    read off
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .printing import to_text
+from .terms import Term, make
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``quantity = term`` (quantity ``f``, ``df`` or ``G``), the
+    phase that produced it and the rules behind it."""
+
+    quantity: str
+    term: Term
+    phase: str
+    rules: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The term in the expression language, differentials of variables shown as ``dX``."""
+        return to_text(_show_d(self.term))
+
+    def as_json(self) -> dict:
+        return {"quantity": self.quantity, "expr": self.text, "phase": self.phase,
+                "rules": list(self.rules)}
+
+
+def from_trail(trail: list[dict], label: str, quantity: str) -> list[Step]:
+    """The steps of one watched term (entries of ``Session.trail`` with ``label``), dropping
+    repeats that print the same."""
+    out: list[Step] = []
+    for e in trail:
+        if e["label"] != label:
+            continue
+        rules = tuple(e["made_by"]) or tuple(sorted(e["fired"], key=lambda r: -e["fired"][r]))
+        phase = "read off" if quantity == "G" and e["phase"] == "input" else e["phase"]
+        step = Step(quantity, e["term"], phase, rules)
+        if out and out[-1].text == step.text:
+            continue
+        out.append(step)
+    return out
+
+
+def canonical_step(trail: list[dict], g: Term, wrt: str) -> Step:
+    """df = tr(G'*dX) for the collected G, naming the rules that built G (those of the
+    step at which the watched ``grad`` term became G)."""
+    rules: tuple[str, ...] = ()
+    for e in trail:
+        if e["label"] == "grad":
+            rules = tuple(e["made_by"]) or tuple(e["fired"])
+    x = Term("var", (), "d" + wrt, g.shape)
+    gt = g.args[0] if g.op == "t" else make("t", g)  # G'' is G
+    return Step("df", make("tr", make("mul", gt, x)), "canonical form", rules)
+
+
+#: a line longer than this puts the rules on a line of their own
+LINE = 100
+
+
+def format_steps(steps: list[Step]) -> str:
+    """Numbered lines ``k  quantity = expr   why`` (rules of the expand/close phases bare,
+    others as ``phase: rules``)."""
+    width = max((len(s.text) for s in steps), default=0)
+    qw = max((len(s.quantity) for s in steps), default=1)
+    lines = []
+    for k, s in enumerate(steps, 1):
+        if s.phase in ("expand", "close"):
+            why = ", ".join(s.rules)
+        else:
+            why = f"{s.phase}: {', '.join(s.rules)}" if s.rules else s.phase
+        head = f"{k:2d}  {s.quantity:<{qw}} = "
+        if len(head) + width + 2 + len(why) <= LINE:
+            lines.append(f"{head}{s.text:<{width}}  {why}".rstrip())
+        else:
+            lines.append(f"{head}{s.text}")
+            lines.append(f"{'':{len(head)}}[{why}]")
+    return "\n".join(lines)
+
+
+def _show_d(t: Term) -> Term:
+    """``d(X)`` of a variable as the name ``dX`` (how differentials print elsewhere)."""
+    if t.op == "d" and t.args[0].op == "var":
+        return Term("var", (), "d" + t.args[0].attr, t.shape)
+    if not t.args:
+        return t
+    return Term(t.op, tuple(_show_d(a) for a in t.args), t.attr, t.shape)
+
+
+__all__ = ["Step", "format_steps", "from_trail", "canonical_step"]
