@@ -158,7 +158,7 @@ def write(out: Path, md: Path) -> Path:
     if d:
         L += ["## d. Generated second-order code against autodiff", ""]
         L += [hessian.__doc__.split("\n\n")[0].replace("\n", " ").replace("Part d, second order: t", "T")
-              + ".", "",
+              .rstrip(".") + ".", "",
               "Times are seconds, best of the repeats (BLAS threads: the libraries' default); *x/eng* is "
               "autodiff time / engine time (above 1: the engine is faster); *max|…-eng|* the largest "
               "absolute difference from the engine's result. n is the problem size (N, the number of "

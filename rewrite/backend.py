@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import egglog.bindings as eg
 
-from .errors import CanonicalFormError, LimitError, TracegradError
+from .errors import CanonicalFormError, LimitError, TracegradError, UnsupportedError
 from .parse import Elaborator
 from .report import Limits, Report, rss_mb
 from .rules import SUBSUMING_PHASES, Rule, RuleSet
@@ -623,14 +623,28 @@ class Session:
     def run(self, text: str):
         try:
             return self.eg.run_program(*self.eg.parse_program(text))
-        except eg.EggSmolError as e:
-            raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
-        except BaseException as e:  # egglog panics surface as PanicException
-            if type(e).__name__ == "PanicException":
-                self._healthy = False
-                raise EngineError(f"e-graph panic (an ill-typed or unsound rule?): "
-                                  f"{str(e).splitlines()[0][:300]}") from None
-            raise
+        except BaseException as e:
+            raise self._failure(e) from None
+
+    def _failure(self, e: BaseException) -> BaseException:
+        """The typed error for an exception raised by egglog (others are returned as they are).
+
+        Symbolic dimensions are encoded as primes above 10⁶ (:class:`DimCodec`), so a shape
+        that multiplies four of them (the vec of a Kronecker product of two n×m matrices)
+        overflows egglog's 64-bit integers.
+        """
+        panic = type(e).__name__ == "PanicException"
+        if not panic and not isinstance(e, eg.EggSmolError):
+            return e
+        first = str(e).splitlines()[0][:300]
+        if "call of primitive * failed" in str(e):
+            return UnsupportedError(
+                "a dimension here is a product of more than three symbolic dimensions, beyond "
+                "the engine's dimension encoding (64-bit); give some sizes as integers")
+        if panic:
+            self._healthy = False
+            return EngineError(f"e-graph panic (an ill-typed union: is a rule unsound?): {first}")
+        return EngineError(f"e-graph error: {first}")
 
     def add(self, t: Term, varying: set[str] = frozenset()) -> str:
         """Insert a term; returns the name of its e-class handle.
@@ -752,14 +766,8 @@ class Session:
         """Run parsed commands; count matches per rule; True when the e-graph changed."""
         try:
             out = self.eg.run_program(*cmds)
-        except eg.EggSmolError as e:
-            raise EngineError(f"e-graph error: {str(e).splitlines()[0][:300]}") from None
         except BaseException as e:
-            if type(e).__name__ == "PanicException":
-                self._healthy = False
-                raise EngineError("e-graph panic (an ill-typed union: is a rule unsound?): "
-                                  f"{str(e).splitlines()[0][:300]}") from None
-            raise
+            raise self._failure(e) from None
         report = out[-1].report
         for rname, n in report.num_matches_per_rule.items():
             if rname.startswith("~"):

@@ -166,15 +166,32 @@ def test_direction_name_avoids_user_names():
 
 
 def test_unsupported_second_order_raises_typed_error():
-    """diag(X) of a varying matrix has no Jacobian rule: an error, never a wrong answer."""
+    """kron(X, A) of a varying X has no Jacobian rule: an error, never a wrong answer; with four
+    symbolic dimensions its shape is beyond the dimension encoding: an error too."""
     with pytest.raises(rw.CanonicalFormError) as e:
-        rw.jacobian("diag(X)", "X", {"X": ("n", "n")})
+        rw.jacobian("kron(X, A)", "X", {"X": (2, 2), "A": (3, 3)})
     assert "no Jacobian is returned" in str(e.value)
+    with pytest.raises(rw.UnsupportedError, match="give some sizes as integers"):
+        rw.jacobian("kron(X, A)", "X", {"X": ("n", "n"), "A": ("m", "m")})
+
+
+@pytest.mark.parametrize("F,wrt,shapes", [
+    ("diag(X)", "X", {"X": ("n", "n")}),
+    ("diag(x)", "x", {"x": ("n",)}),
+    ("exp(diag(A*X))", "X", {"A": ("n", "m"), "X": ("m", "n")}),
+    ("diag(x)*A*x", "x", {"x": ("n",), "A": ("n", "n")}),
+])
+def test_jacobian_through_diag(F, wrt, shapes):
+    """diag of a varying square matrix (its diagonal) or vector (a diagonal matrix)."""
+    j = rw.jacobian(F, wrt, shapes)
+    assert derivative_error(j, np.random.default_rng(3))[2] < TOL, str(j)
+
+
+def test_hessian_through_diag_of_a_varying_vector():
     f, shapes = "tr(A*diag(x)*B*diag(x))", {"x": ("n",), "A": ("n", "n"), "B": ("n", "n")}
-    assert gradient_error(rw.gradient(f, "x", shapes))[2] < TOL  # first order is fine
-    with pytest.raises(rw.CanonicalFormError) as e:
-        rw.hessian(f, "x", shapes)  # its gradient holds diag(M) of a varying M
-    assert "no Jacobian is returned" in str(e.value)
+    h = rw.hessian(f, "x", shapes)  # its gradient holds diag(M) of a varying M
+    for seed in (0, 1):
+        assert derivative_error(h, np.random.default_rng(seed))[2] < TOL, str(h)
 
 
 def test_bad_input_is_a_typed_error():
@@ -272,7 +289,8 @@ def test_cli_hvp_and_jacobian(capsys):
 
 
 def test_cli_errors_exit_2(capsys):
-    assert main(["jacobian", "diag(X)", "--wrt", "X", "--shape", "X=n,n", "--format", "json"]) == 2
+    assert main(["jacobian", "kron(X, A)", "--wrt", "X", "--shape", "X=2,2", "--shape", "A=3,3",
+                 "--format", "json"]) == 2
     err = json.loads(capsys.readouterr().err)["error"]
     assert err["kind"] == "canonical-form"
     assert main(["hessian", "A*x", "--wrt", "x", "--shape", "A=m,n", "--shape", "x=n"]) == 2
