@@ -724,7 +724,8 @@ class Session:
         block, step = self.p.run_commands(self.eg, phase)
         iters, n_nodes = 0, self.size()
         for _ in range(lim.iterations):
-            before = dict(self.matches) if self.watched else {}
+            traced = self.p.provenance
+            before = dict(self.matches) if traced else {}
             if block is not None:
                 rounds = 0
                 while rounds < DIRECTED_REPEAT:
@@ -741,12 +742,15 @@ class Session:
             changed = self._call(step)
             iters += 1
             n_nodes = self.size()
-            if self.watched:
-                self._snapshot(phase, iters, {k: v - before.get(k, 0)
-                                              for k, v in self.matches.items()
-                                              if v > before.get(k, 0)})
-            self.history.append({"phase": phase, "iteration": iters, "enodes": n_nodes,
-                                 "seconds": time.perf_counter() - self.t0})
+            entry = {"phase": phase, "iteration": iters, "enodes": n_nodes,
+                     "seconds": time.perf_counter() - self.t0}
+            if traced:  # also e-classes and the matches of each rule in this iteration
+                fired = {k: v - before.get(k, 0) for k, v in self.matches.items()
+                         if v > before.get(k, 0)}
+                entry.update(eclasses=self.eclasses(), matches=fired)
+                if self.watched:
+                    self._snapshot(phase, iters, fired)
+            self.history.append(entry)
             if not changed:
                 reason = "saturated"
                 break

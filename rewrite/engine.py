@@ -142,6 +142,7 @@ class Engine:
         g, srep = self._simplify_term(g, trail=trail if steps else None)
         rep.seconds += srep.seconds
         rep.phases += srep.phases
+        rep.history += srep.history
         for k, v in srep.matches.items():
             rep.matches[k] = rep.matches.get(k, 0) + v
         return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt,

@@ -87,7 +87,23 @@ def test_enodes_carry_the_rule_that_made_them(result):
 def test_history_plot(result, tmp_path):
     viz.history(result.report, tmp_path / "h.png")
     w, h = struct.unpack(">II", (tmp_path / "h.png").read_bytes()[16:24])
-    assert (w, h) == (1200, 450)
+    assert (w, h) == (1800, 450)  # sizes, rules by matches, matches per rule and iteration
+    plain = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)})
+    viz.history(plain.report, tmp_path / "p.png")
+    w, h = struct.unpack(">II", (tmp_path / "p.png").read_bytes()[16:24])
+    assert (w, h) == (1200, 450)  # no per-iteration record: sizes and rules by matches
+
+
+def test_history_records_every_iteration(result):
+    hist = result.report.history
+    assert len(hist) == sum(p["iterations"] for p in result.report.phases)  # simplify too
+    assert all(h["eclasses"] > 0 and h["enodes"] >= h["eclasses"] for h in hist)
+    # the per-iteration matches add up to the report's per-rule totals
+    total: dict = {}
+    for h in hist:
+        for rule, n in h["matches"].items():
+            total[rule] = total.get(rule, 0) + n
+    assert total == {r: n for r, n in result.report.matches.items() if n}
 
 
 def test_without_egraph_is_a_clear_error():

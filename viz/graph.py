@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from rewrite.backend import locate
+from rewrite.backend import SORT, locate
 from rewrite.printing import to_text
 from rewrite.terms import Term
 
@@ -36,7 +36,7 @@ def extracted_classes(data: dict, term: Term) -> dict[str, str]:
 def egraph_graph(result) -> nx.MultiDiGraph:
     """The e-graph of a result computed with ``keep_egraph=True``.
 
-    Nodes ``("class", id)`` (kind ``eclass``: rows, cols, size, extracted) and ``("node", id)``
+    Nodes ``("class", id)`` (kind ``eclass``: sort, rows, cols, size, extracted) and ``("node", id)``
     (kind ``enode``: op, label, symbol, cost, subsumed, extracted, eclass, rule); edges
     ``member`` from a class to its e-nodes and ``child`` (with ``index``) from an e-node to a
     child class. ``rule`` names the rule that created the e-node (``"input"`` for the terms
@@ -53,7 +53,8 @@ def egraph_graph(result) -> nx.MultiDiGraph:
     for n in data["nodes"].values():
         members[n["eclass"]] = members.get(n["eclass"], 0) + 1
     for cid, c in data["classes"].items():
-        G.add_node(("class", cid), kind="eclass", id=cid, rows=str(c["rows"]), cols=str(c["cols"]),
+        G.add_node(("class", cid), kind="eclass", id=cid, sort=SORT, rows=str(c["rows"]),
+                   cols=str(c["cols"]),
                    size=members.get(cid, 0), extracted=cid in chosen)
     for nid, n in data["nodes"].items():
         G.add_node(("node", nid), kind="enode", id=nid, op=n["op"], label=n["label"],

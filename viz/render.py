@@ -113,26 +113,54 @@ def to_json(G: nx.MultiDiGraph) -> dict:
     return nx.node_link_data(H, edges="links")
 
 
-def history(report, path: str | Path) -> None:
-    """Per-iteration e-nodes by phase, and the rules that matched most."""
+def history(report, path: str | Path, top: int = 15) -> None:
+    """The saturation history: e-nodes (and e-classes, when recorded) per iteration by phase;
+    the ``top`` rules by matches; and, when recorded (results computed with ``keep_egraph`` or
+    ``steps``), the matches of those rules in each iteration as a heat map."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for i, phase in enumerate(dict.fromkeys(h["phase"] for h in report.history)):
-        pts = [(k, h["enodes"]) for k, h in enumerate(report.history) if h["phase"] == phase]
-        a.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=phase,
-               color=f"C{i}")
+    hist = report.history
+    per_iter = any("matches" in h for h in hist)
+    fig, axes = plt.subplots(1, 3 if per_iter else 2, figsize=(18 if per_iter else 12, 4.5))
+    a, b = axes[0], axes[1]
+    colour = {p: f"C{i}" for i, p in enumerate(dict.fromkeys(h["phase"] for h in hist))}
+    runs: list[list[tuple[int, dict]]] = []  # consecutive iterations of one phase (one e-graph)
+    for k, h in enumerate(hist):
+        if runs and runs[-1][-1][1]["phase"] == h["phase"] and runs[-1][-1][0] == k - 1 \
+                and h["iteration"] > runs[-1][-1][1]["iteration"]:
+            runs[-1].append((k, h))
+        else:
+            runs.append([(k, h)])
+    labelled: set[str] = set()
+    for pts in runs:
+        phase = pts[0][1]["phase"]
+        first = phase not in labelled
+        labelled.add(phase)
+        a.plot([k for k, _ in pts], [h["enodes"] for _, h in pts], marker="o", ms=3,
+               label=f"{phase} e-nodes" if first else None, color=colour[phase])
+        if all("eclasses" in h for _, h in pts):
+            a.plot([k for k, _ in pts], [h["eclasses"] for _, h in pts], ls="--", marker="x",
+                   ms=3, label=f"{phase} e-classes" if first else None, color=colour[phase])
     a.set_xlabel("iteration (all phases)")
-    a.set_ylabel("e-nodes")
-    a.legend()
+    a.set_ylabel("size")
+    a.legend(fontsize=7)
     a.set_title(f"saturation ({report.stop_reason}, {report.iterations} iterations)")
-    top = sorted(((n, m) for n, m in report.matches.items() if m), key=lambda kv: -kv[1])[:20]
-    b.barh([n for n, _ in top][::-1], [m for _, m in top][::-1], color="C0")
+    ranked = sorted(((n, m) for n, m in report.matches.items() if m), key=lambda kv: -kv[1])[:top]
+    b.barh([n for n, _ in ranked][::-1], [m for _, m in ranked][::-1], color="C0")
     b.set_xlabel("matches")
     b.set_title("rules by matches")
+    if per_iter:
+        names = [n for n, _ in ranked]
+        grid = [[h.get("matches", {}).get(n, 0) for h in hist] for n in names]
+        c = axes[2]
+        im = c.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
+        c.set_yticks(range(len(names)), names, fontsize=7)
+        c.set_xlabel("iteration (all phases)")
+        c.set_title("matches per rule and iteration")
+        fig.colorbar(im, ax=c)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
