@@ -350,6 +350,17 @@ def _kront(a, b):
 _KRONT["torch"] = _KRONT["torch"].replace("torch.kron(a, b)",
                                           "torch.kron(a.contiguous(), b.contiguous())")
 
+_GRAM = '''
+
+def _gram(a, w):
+    """a.T @ diag(w) @ a for a column w; as y.T @ y with y = sqrt(w) * a when w >= 0, which
+    NumPy computes with a symmetric rank-k update (half the multiply-adds)."""
+    if np.all(w >= 0):
+        y = np.sqrt(w) * a
+        return y.T @ y
+    return a.T @ (w * a)
+'''
+
 _SIGMOID_NUMPY = '''
 
 def _sigmoid(x):
@@ -635,6 +646,14 @@ class _Emitter:
     def chain(self, factors: list[Term], t: Term) -> _Val:
         v = self.known(factors)
         if v is not None:
+            return v
+        w = _diag_vector(factors[1]) if len(factors) == 3 else None
+        if w is not None and factors[0] == _transpose(factors[2]) and self.b.name == "numpy":
+            # A'*diag(w)*A: a symmetric product (BLAS syrk, half the multiply-adds) when w ≥ 0
+            self.helpers["_gram"] = _GRAM
+            a = self.emit(factors[2])
+            v = self.bind(f"_gram({a.src}, {self.emit(w).src})", False)
+            self.chains[tuple(factors)] = v
             return v
         shapes = [f.shape for f in factors]
         inners = [_inv_inner(f) for f in factors]

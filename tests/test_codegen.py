@@ -450,13 +450,25 @@ def test_hessian_module_scales_by_diagonals_instead_of_forming_them():
     d = rw.hessian("sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)})
     src = d.code("numpy")
     body = src[src.index("def hessian("):src.index("def f_grad_hess(")]
-    # X*w, then X'*diag(s)*X as one matmul of X' with the rows of X scaled by s
-    assert "np.diag(" not in body and body.count("@") == 2
+    # X*w, then X'*diag(s)*X as one symmetric product: no n×n diagonal is formed
+    assert "np.diag(" not in body and body.count("@") == 1 and "_gram(x_X, " in body
     mod = load(src)
     rng = np.random.default_rng(0)
     X, w, y = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=6)
     s = 1 / (1 + np.exp(-X @ w))
     assert np.allclose(mod.hessian(X=X, w=w, y=y), X.T @ np.diag(s * (1 - s)) @ X)
+    # weights of both signs take the general path
+    d = rw.hessian("x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)})
+    mod = load(d.code("numpy"))
+    A, b, x = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
+    assert (b < 0).any() and (b > 0).any()
+    assert np.allclose(mod.hessian(x=x, A=A, b=b), 2 * A.T @ np.diag(b) @ A)
+    # the jax and torch modules scale rows instead
+    d = rw.hessian("sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)})
+    for backend, diag in (("jax", "jnp.diag("), ("torch", "torch.diag(")):
+        src = d.code(backend)
+        body = src[src.index("def hessian("):src.index("def f_grad_hess(")]
+        assert diag not in body and body.count("@") == 2, backend
 
 
 def test_second_order_cli_prints_module(capsys):
