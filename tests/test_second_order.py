@@ -104,6 +104,9 @@ def test_compact_forms():
     assert str(rw.hessian("logdet(X)", "X", {"X": ("n", "n")})) == "-kront(inv(X), inv(X)')"
     assert str(rw.hvp("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")})) in (
         "(A + A')*V", "(A' + A)*V")
+    # no zero terms left over (vec(0*M) is 0*vec(M), then dropped from the sum)
+    nll = str(rw.hessian("logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)}))
+    assert "0*" not in nll and nll.count("kront(") == 3
 
 
 JACOBIANS = [
