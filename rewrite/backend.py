@@ -330,8 +330,10 @@ class RuleCompiler:
 
     def commands(self) -> list[str]:
         r = self.rule
+        self._reverse = False
         out = [self.direction(r.lhs, r.rhs, self._alone(r.lhs_text), r.name)]
         if not r.directed:
+            self._reverse = True  # an equation is also compiled right to left
             out.append(self.direction(r.rhs, r.lhs, self._alone(r.rhs_text), r.name + "<-"))
         return out
 
@@ -440,8 +442,12 @@ class RuleCompiler:
                 if e not in used:
                     used[e] = f"bd{len(used)}"
                 return used[e]
-            raise TracegradError(f"rule {self.rule.name}: a dimension on the right-hand side is "
-                                 "not determined by the left-hand side")
+            made, given = ("left", "right") if getattr(self, "_reverse", False) \
+                else ("right", "left")
+            raise TracegradError(f"rule {self.rule.name}: a dimension on the {made}-hand side is "
+                                 f"not determined by the {given}-hand side"
+                                 + (" (the equation read right to left)" if made == "left"
+                                    else ""))
 
         def go(n: Term, path: tuple) -> str:
             o = OPS[n.op]

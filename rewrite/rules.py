@@ -417,11 +417,25 @@ class _Loader:
         lhs, rhs = el.resolve(lhs), el.resolve(rhs)
         if lhs == rhs:
             raise self.error(no, col(0), name, "both sides are the same")
-        self.rs.rules.append(Rule(
+        rule = Rule(
             name=name, ruleset=self.current, lhs=lhs, rhs=rhs, directed=directed,
             conditions=tuple(conds), computed=computed, source=self.source, line=no,
             text=raw.strip(), citation=citation, lhs_text=lhs_text, rhs_text=rhs_sub,
-            function_names=tuple(self.rs.functions.names())))
+            function_names=tuple(self.rs.functions.names()))
+        # Compile it now (text only, no e-graph), so that what only the compiler finds, such
+        # as a right-hand dimension the left does not determine, is reported at its line.
+        from .backend import DimCodec, RuleCompiler
+
+        try:
+            RuleCompiler(rule, DimCodec(), subsume=False).commands()
+        except TracegradError as e:
+            msg = e.message.removeprefix(f"rule {name}: ")
+            if "not determined" in msg:
+                msg += ("; a product such as the length of vec(A) is not split into its factors: "
+                        "make it a directed rule (=>) in the direction that works")
+            raise self.error(no, col(loff if "left-hand side is not" in msg else roff), name,
+                             msg) from None
+        self.rs.rules.append(rule)
 
     def _at(self, e: TracegradError, no: int, base_col: int, name: str, side: str) -> RuleFileError:
         c = base_col + ((e.position[1] - 1) if e.position else 0)

@@ -200,6 +200,10 @@ LOAD_ERRORS = [
     ("wrong derivative", "function sq2(x) = x^2; d/dx = x\n", 1, 1, "sq2",
      "disagrees with sympy's"),
     ("rule before ruleset", "m : A'' => A\n", 1, 1, "m", "before any 'ruleset"),
+    ("dimension not determined", "ruleset trace\nm : vec(A + c) => vec(A) + c   if scalar(c)\n",
+     2, 18, "m", "a dimension on the right-hand side is not determined by the left-hand side"),
+    ("dimension not determined, reverse", "ruleset trace\nm : vec(A) + c = vec(A + c)  if scalar(c)\n",
+     2, 5, "m", "not determined by the right-hand side (the equation read right to left)"),
 ]
 
 

@@ -32,6 +32,11 @@ def test_readme_example():
     ("sum(vec(X).^2)", "X", {"X": (4, 3)}),
     ("sum(exp(vec(X)))", "X", {"X": (4, 3)}),
     ("vec(X)'*vec(A .* X)", "X", {"X": (4, 3), "A": (4, 3)}),
+    # sums of vecs and broadcast scalars lifted into vec (vec(A) + 1 is vec(A + 1)), so that
+    # the gradient, a matrix, can be read off
+    ("norm2(vec(X) .* vec(X) + 1)", "X", {"X": ("m", "n")}),
+    ("norm2(vec(K*X) .* vec(K*X) + 1)", "X", {"X": (2, 3), "K": (4, 2)}),
+    ("norm2(2*vec(X) + vec(A) - c)", "X", {"X": (4, 3), "A": (4, 3), "c": ()}),
     ("sum(diag(X'*X))", "X", {"X": (4, 3)}),
     ("tr(diag(diag(X)))", "X", {"X": (3, 3)}),
     ("c^2*d + c*tr(A)", "c", {"c": (), "d": (), "A": (3, 3)}),
