@@ -23,7 +23,7 @@ from .errors import CanonicalFormError, LimitError, TracegradError, UnsupportedE
 from .parse import Elaborator
 from .report import Limits, Report, rss_mb
 from .rules import SUBSUMING_PHASES, Rule, RuleSet
-from .terms import CTOR_TO_OP, OPS, Term, make
+from .terms import CTOR_TO_OP, OPS, Term, make, post_order
 
 # egglog logs a failed extraction before raising it; the engine turns the failure into a typed
 # error (or a documented fallback), so the log line would only be noise on a user's stderr.
@@ -254,18 +254,8 @@ def term_sexpr(t: Term, codec: DimCodec, prefix: str = "$s") -> tuple[list[str],
         memo[n] = s
         return s
 
-    if t.args:  # post-order without recursion limits for deep terms
-        order, seen, todo = [], set(), [(t, False)]
-        while todo:
-            n, done = todo.pop()
-            if done:
-                order.append(n)
-            elif n not in seen:
-                seen.add(n)
-                todo.append((n, True))
-                todo.extend((a, False) for a in reversed(n.args))
-        for n in order:
-            go(n)
+    for n in post_order(t):  # arguments first: no recursion limit for deep terms
+        go(n)
     return lets, go(t)
 
 
@@ -938,16 +928,7 @@ def locate(data: dict, term: Term) -> dict[Term, str]:
             return f"{t.op}({', '.join(map(str, t.attr))})"
         return t.op
 
-    order, seen, todo = [], set(), [(term, False)]
-    while todo:  # post-order without recursion
-        n, done = todo.pop()
-        if done:
-            order.append(n)
-        elif n not in seen:
-            seen.add(n)
-            todo.append((n, True))
-            todo.extend((a, False) for a in reversed(n.args))
-    for t in order:
+    for t in post_order(term):
         kids = tuple(cls.get(a) for a in t.args)
         cls[t] = None
         if any(k is None for k in kids):

@@ -197,6 +197,25 @@ def var_shapes(t: Term) -> dict[str, tuple]:
     return out
 
 
+def post_order(t: Term) -> list[Term]:
+    """The distinct subterms of ``t``, each after its arguments (no recursion, so deep terms
+    are fine).
+
+    >>> [str(n.op) for n in post_order(make("t", make("t", var("A", (2, 3)))))]
+    ['var', 't', 't']
+    """
+    order, seen, todo = [], set(), [(t, False)]
+    while todo:
+        n, done = todo.pop()
+        if done:
+            order.append(n)
+        elif n not in seen:
+            seen.add(n)
+            todo.append((n, True))
+            todo.extend((a, False) for a in reversed(n.args))
+    return order
+
+
 def contains(t: Term, op: str) -> bool:
     stack = [t]
     while stack:
