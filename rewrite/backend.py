@@ -677,10 +677,11 @@ class Session:
         if not self.p.provenance:
             raise EngineError("internal: a derivation trail needs a provenance program")
         self.watched[label] = handle
-        self._snapshot("input", 0, {})
+        self._snapshot("input", 0, {}, self.size())
 
-    def _snapshot(self, phase: str, iteration: int, fired: dict[str, int]) -> None:
-        data = None
+    def _snapshot(self, phase: str, iteration: int, fired: dict[str, int],
+                  n_nodes: int) -> None:
+        data = index = None  # the serialized e-graph, read once per iteration when needed
         for label, handle in self.watched.items():
             try:
                 t = self.extract(handle)
@@ -690,11 +691,12 @@ class Session:
             if t == prev:
                 continue
             self._last[label] = t
-            if data is None and self.size() <= TRAIL_MAX_ENODES:
+            if data is None and n_nodes <= TRAIL_MAX_ENODES:
                 data = self.serialize()
+                index = node_index(data)
             self.trail.append({"label": label, "phase": phase, "iteration": iteration,
                                "term": t, "fired": dict(fired),
-                               "made_by": made_by(data, t, prev) if data else []})
+                               "made_by": made_by(data, t, prev, index) if data else []})
 
     def size(self) -> int:
         out = self.run("(print-size)")
@@ -745,7 +747,7 @@ class Session:
                          if v > before.get(k, 0)}
                 entry.update(eclasses=self.eclasses(), matches=fired)
                 if self.watched:
-                    self._snapshot(phase, iters, fired)
+                    self._snapshot(phase, iters, fired, n_nodes)
             self.history.append(entry)
             if not changed:
                 reason = "saturated"
@@ -903,17 +905,24 @@ class Session:
                       list(self.history))
 
 
-def locate(data: dict, term: Term) -> dict[Term, str]:
+def node_index(data: dict) -> dict[tuple, str]:
+    """(label, child classes) → e-node id, for the nodes of ``data`` (see :func:`locate`)."""
+    by_key: dict[tuple, str] = {}
+    for nid, n in data["nodes"].items():
+        by_key.setdefault((n["label"], tuple(n["children"])), nid)
+    return by_key
+
+
+def locate(data: dict, term: Term, index: dict[tuple, str] | None = None) -> dict[Term, str]:
     """Subterm of ``term`` → id of the e-node that spells it in ``data`` (from
     :meth:`Session.serialize`), matched bottom-up; subterms not found are left out.
+    ``index`` is :func:`node_index` of ``data``, when the caller has it already.
 
     A 1×1 factor read back as ``scale`` may be a ``Scale`` or a ``Mul`` node (either order).
     """
     from .printing import fmt_number
 
-    by_key: dict[tuple, str] = {}
-    for nid, n in data["nodes"].items():
-        by_key.setdefault((n["label"], tuple(n["children"])), nid)
+    by_key = index if index is not None else node_index(data)
     found: dict[Term, str] = {}
     cls: dict[Term, str | None] = {}
 
@@ -945,11 +954,13 @@ def locate(data: dict, term: Term) -> dict[Term, str]:
     return found
 
 
-def made_by(data: dict, term: Term, prev: Term | None) -> list[str]:
+def made_by(data: dict, term: Term, prev: Term | None,
+            index: dict[tuple, str] | None = None) -> list[str]:
     """The rules that created the e-nodes spelling ``term`` that ``prev`` does not use,
     outermost first (``"input"`` and unknown provenance left out)."""
-    old = set() if prev is None else set(locate(data, prev).values())
-    where = locate(data, term)
+    index = index if index is not None else node_index(data)
+    old = set() if prev is None else set(locate(data, prev, index).values())
+    where = locate(data, term, index)
     out: list[str] = []
     for t in _subterms(term):
         nid = where.get(t)
