@@ -928,17 +928,7 @@ def check_hessian(**arrays):
     """Relative error of the Hessian against central differences of the gradient (step FD_STEP),
     one column per entry of vec({wrt}): ``|H - fd| / max(1, |fd|)``."""
     h = _to_numpy(hessian(**arrays))
-    x = _to_numpy(arrays[WRT])
-    x = x.reshape(_as2d(WRT, tuple(x.shape), INPUTS[WRT]))
-    fd = np.zeros_like(h)
-    for k in range(x.size):
-        idx = np.unravel_index(k, x.shape, order="F")
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += FD_STEP
-        xm[idx] -= FD_STEP
-        gp = _to_numpy(gradient(**{{**arrays, WRT: xp}})).reshape(x.shape)
-        gm = _to_numpy(gradient(**{{**arrays, WRT: xm}})).reshape(x.shape)
-        fd[:, k] = ((gp - gm) / (2 * FD_STEP)).reshape(-1, order="F")
+    fd = _column_differences(gradient, arrays, h.shape[0])
     return float(np.linalg.norm(h - fd) / max(1.0, np.linalg.norm(fd)))
 ''',
     "hvp": '''
@@ -960,20 +950,31 @@ def check_jacobian(**arrays):
     """Relative error of the Jacobian against central differences of F (step FD_STEP), one
     column per entry of vec({wrt}): ``|J - fd| / max(1, |fd|)``."""
     j = _to_numpy(jacobian(**arrays))
+    fd = _column_differences(value, arrays, j.shape[0])
+    return float(np.linalg.norm(j - fd) / max(1.0, np.linalg.norm(fd)))
+''',
+}
+
+
+#: shared by check_hessian (differences of the gradient) and check_jacobian (of F)
+_COLUMN_DIFFERENCES = '''
+
+def _column_differences(fn, arrays, rows):
+    """Central differences (step FD_STEP) of vec(fn(**arrays)) in each entry of vec(arrays[WRT]),
+    as the columns of a (rows, entries) array."""
     x = _to_numpy(arrays[WRT])
     x = x.reshape(_as2d(WRT, tuple(x.shape), INPUTS[WRT]))
-    fd = np.zeros_like(j)
+    fd = np.zeros((rows, x.size))
     for k in range(x.size):
         idx = np.unravel_index(k, x.shape, order="F")
         xp, xm = x.copy(), x.copy()
         xp[idx] += FD_STEP
         xm[idx] -= FD_STEP
-        fp = _to_numpy(value(**{{**arrays, WRT: xp}})).reshape(-1, order="F")
-        fm = _to_numpy(value(**{{**arrays, WRT: xm}})).reshape(-1, order="F")
+        fp = _to_numpy(fn(**{**arrays, WRT: xp})).reshape(-1, order="F")
+        fm = _to_numpy(fn(**{**arrays, WRT: xm})).reshape(-1, order="F")
         fd[:, k] = (fp - fm) / (2 * FD_STEP)
-    return float(np.linalg.norm(j - fd) / max(1.0, np.linalg.norm(fd)))
-''',
-}
+    return fd
+'''
 
 
 def generate_second_order(of: Term, wrt: str, kind: str, result: Term, gradient: Term | None,
@@ -1054,6 +1055,8 @@ def generate_second_order(of: Term, wrt: str, kind: str, result: Term, gradient:
                    function("jacobian", what[0].upper() + what[1:] + ".", names, [rv], r_out)]
         usage = [f"    J = jacobian({sig})",
                  f"    err = check_jacobian({sig})  # relative error against finite differences"]
+    if kind != "hvp":
+        blocks.append(_COLUMN_DIFFERENCES)
     blocks.append(_CHECK_SECOND[kind].format(wrt=wrt))
     inputs = ", ".join(f"{n} {_fmt_shape(shapes[n])}" for n in names)
     label = {"hessian": "H", "hvp": "H*vec(" + str(direction) + ")", "jacobian": "J"}[kind]
