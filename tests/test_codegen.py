@@ -48,7 +48,12 @@ def to_numpy(a):
 
 def one_d_vectors(g, env):
     """The same point with every column vector passed 1-D and every scalar as a float."""
-    shapes = {n: s for n, s in _var_shapes(g.f).items()}
+    return one_d_vectors_of(g.f, env)
+
+
+def one_d_vectors_of(t, env):
+    """``env`` for the variables of term ``t``, vectors 1-D and scalars as floats."""
+    shapes = _var_shapes(t)
     out = {}
     for name, value in env.items():
         if shapes[name] == (1, 1):
@@ -431,19 +436,6 @@ def test_second_order_module_matches_evaluate_and_finite_differences(kind, expr,
     assert np.allclose(to_numpy(g).reshape(G.shape), G)
     assert np.shape(to_numpy(g)) == np.shape(arrays[wrt])  # as the variable was passed
     assert np.allclose(to_numpy(r).reshape(want.shape), want)
-
-
-def one_d_vectors_of(t, env):
-    shapes = _var_shapes(t)
-    out = {}
-    for name, value in env.items():
-        if shapes[name] == (1, 1):
-            out[name] = float(value[0, 0])
-        elif shapes[name][1] == 1:
-            out[name] = value[:, 0].copy()
-        else:
-            out[name] = value
-    return out
 
 
 def test_hessian_module_scales_by_diagonals_instead_of_forming_them():

@@ -11,22 +11,16 @@ from rewrite.cli import main
 from rewrite.numeric import constraints_from_assumptions, evaluate, instantiate_dims, random_point
 from rewrite.rules import stock_ruleset
 from rewrite.steps import format_steps
-from rewrite.terms import Term, var_shapes
+from rewrite.terms import Term, contains, var_shapes
 
 CASES = public_cases()
 RULE_NAMES = {r.name for r in stock_ruleset().rules}
 
 
-def _walk(t: Term):
-    yield t
-    for a in t.args:
-        yield from _walk(a)
-
-
 def _env_for(step: Term, base: dict, wrt: str, direction: np.ndarray, dims) -> dict | None:
     """``base`` plus differentials: d<wrt> = direction, d<constant> = 0; None when the step
     still holds a differential of a compound expression (not evaluable)."""
-    if any(n.op == "d" for n in _walk(step)):
+    if contains(step, "d"):
         return None
     env = dict(base)
     for name in var_shapes(step):
