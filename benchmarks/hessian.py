@@ -59,13 +59,17 @@ def _objective(name: str, lib):
     if name == "quadratic":
         return lambda x, A: x @ A @ x
     if name == "trace-quadratic":  # X passed as vec(X) (column-major), like the engine's layout
-        return lambda x, A: lib.trace(_unvec(x, A.shape[0], lib).T @ A @ _unvec(x, A.shape[0], lib))
+        def trace_quadratic(x, A):
+            X = _unvec(x, A.shape[0])
+            return lib.trace(X.T @ A @ X)
+
+        return trace_quadratic
     if name == "logistic":
         return lambda w, X, y: softplus(X @ w).sum() - y @ (X @ w)
     return lambda w, X, y, lam: softplus(X @ w).sum() - y @ (X @ w) + 0.5 * lam * (w @ w)
 
 
-def _unvec(x, rows: int, lib):
+def _unvec(x, rows: int):
     """The matrix whose column-major vectorisation is x."""
     return x.reshape(-1, rows).T
 
