@@ -33,6 +33,8 @@ OBJECTIVES = [
      {"A": ("m", "n"), "X": ("n", "p"), "B": ("p", "q"), "C": ("m", "q")}, set()),
     ("ridge-logistic", "sum(softplus(X*w)) + 0.5*c*w'*w", "w", {"X": ("m", "n"), "w": ("n",), "c": ()},
      set()),
+    ("weighted-quadratic", "x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)},
+     set()),
 ]
 IDS = [o[0] for o in OBJECTIVES]
 
@@ -107,6 +109,18 @@ def test_compact_forms():
     # no zero terms left over (vec(0*M) is 0*vec(M), then dropped from the sum)
     nll = str(rw.hessian("logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)}))
     assert "0*" not in nll and nll.count("kront(") == 3
+    # vector Hessians carry no Kronecker debris: kron(eye(1), M) is M, diag(b)' is diag(b), and
+    # a product of diagonal matrices is one diagonal matrix
+    wq = str(rw.hessian("x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)}))
+    assert wq == "2*A'*diag(b)*A"
+    assert log.count("diag(") == 1
+
+
+def test_unit_kronecker_factors_of_a_product_simplify_away():
+    # the unit rules and the mixed-product rule match overlapping nodes of this term; run in the
+    # same iteration they would leave the product's class with nothing to extract
+    out = rw.simplify("kron(eye(1), P)*kron(eye(1), A)", {"P": ("n", "m"), "A": ("m", "k")})
+    assert str(out) == "P*A" and out.report.stop_reason == "saturated"
 
 
 JACOBIANS = [
