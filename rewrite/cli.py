@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from .batch import cmd_batch
@@ -281,7 +282,21 @@ def check_gradient(g) -> float:
     return err
 
 
+class _Warnings(logging.Handler):
+    """The engine's warnings on stderr as ``warning: ...`` lines (stderr looked up per record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("rewrite")
+    if not any(isinstance(h, _Warnings) for h in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     fmt = getattr(args, "format", "text")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,11 +16,14 @@ from .backend import EngineError, Program, Session
 from .errors import CanonicalFormError, LimitError, ShapeError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
+from .printing import to_text
 from .report import Limits, Report
 from .rules import RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
-from .terms import OPS, Term, free_vars, make, var
+from .terms import OPS, Term, free_vars, make, post_order, size, var
+
+log = logging.getLogger(__name__)
 
 SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
 #: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
@@ -140,11 +144,7 @@ class Engine:
             trail += from_trail(s.trail, "df", "df")[1:]
             trail.append(canonical_step(s.trail, g, wrt))
         g, srep = self._simplify_term(g, trail=trail if steps else None)
-        rep.seconds += srep.seconds
-        rep.phases += srep.phases
-        rep.history += srep.history
-        for k, v in srep.matches.items():
-            rep.matches[k] = rep.matches.get(k, 0) + v
+        rep.absorb(srep)
         return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt,
                         steps=trail if steps else None)
 
@@ -176,7 +176,31 @@ class Engine:
     # -- simplify / equivalent ----------------------------------------------------------
     def _simplify_term(self, t: Term, extra_phases: tuple[str, ...] = (),
                        trail: list[Step] | None = None) -> tuple[Term, Report]:
-        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended."""
+        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended.
+
+        Sums are handed over with their summands in a canonical order, but a sum the rules
+        build (by factoring, say) keeps the order they built it in, so like terms may end up
+        apart: then the result is ordered and simplified once more (kept if smaller).
+        """
+        out, rep = self._simplify_round(t, extra_phases, trail)
+        if _apart_like_terms(out):
+            again, more = self._simplify_round(out, (), trail)
+            rep.absorb(more)
+            if size(again) < size(out):
+                out = again
+        if out != t and not agree_numerically(t, out, self.functions):
+            # every rule was checked numerically, yet a simplification changed the value: keep
+            # the input (a rule that is wrong only in some context is a bug to report)
+            log.warning("a simplification changed the value (%s differs numerically from %s) "
+                        "and was not used; is a rule unsound? (tracegrad check-rules)",
+                        to_text(out), to_text(t))
+            rep.phases.append({"phase": "check", "stop_reason": "rejected", "iterations": 0})
+            out = t
+        return out, rep
+
+    def _simplify_round(self, t: Term, extra_phases: tuple[str, ...],
+                        trail: list[Step] | None) -> tuple[Term, Report]:
+        """One bounded tidy + simplify of ``canonical_sum(t)`` in a fresh e-graph."""
         program = self.program if trail is None else self.traced_program
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             h = s.add(canonical_sum(t))
@@ -293,24 +317,107 @@ def _within_size(t: Term) -> Term:
 
 
 def canonical_sum(t: Term) -> Term:
-    """Order the summands of a sum canonically (like terms side by side), balanced.
+    """Order the summands of the sum ``t`` canonically (like terms side by side), balanced;
+    in sums nested inside ``t`` (in a product, say), move like terms next to the first of them.
 
-    This is the n-ary sum kept outside the rules: commutativity of ``+`` is never a rule.
+    This is the n-ary sum kept outside the rules: commutativity of ``+`` is never a rule, so
+    like terms (equal up to a number) meet only if they are neighbours.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"X": (3, 3), "A": (3, 3)}
+    >>> to_text(canonical_sum(parse("X*X' - A' + 2*(X*X') - A", sh)))
+    "-A - A' + 2*X*X' + X*X'"
+    >>> to_text(canonical_sum(parse("(X*X' - A' + 2*(X*X') - A)*(1 + X)", sh)))
+    "(X*X' + 2*X*X' - A' - A)*(1 + X)"
     """
     from .printing import _summands, to_text
 
-    if t.op != "add":
-        return t
-
     def key(x: Term) -> tuple[str, str]:
-        core = x.args[1] if x.op == "scale" and x.args[0].op == "num" else x
-        return (to_text(core), to_text(x))
+        return (to_text(_like(x)), to_text(x))
 
-    terms = sorted(_summands(t), key=key)
-    while len(terms) > 1:  # balanced, so that long sums stay shallow
-        terms = [Term("add", (terms[i], terms[i + 1]), None, t.shape) if i + 1 < len(terms)
-                 else terms[i] for i in range(0, len(terms), 2)]
-    return terms[0]
+    memo: dict[Term, Term] = {}
+
+    def go(n: Term, top: bool) -> Term:
+        out = memo.get(n)
+        if out is not None and not top:
+            return out
+        if n.op == "add":
+            terms = [go(x, False) for x in _summands(n)]
+            if top:
+                terms.sort(key=key)
+            else:  # grouped by first appearance, otherwise in the order given
+                first: dict[Term, int] = {}
+                for x in terms:
+                    first.setdefault(_like(x), len(first))
+                terms.sort(key=lambda x: first[_like(x)])
+            while len(terms) > 1:  # balanced, so that long sums stay shallow
+                terms = [Term("add", (terms[i], terms[i + 1]), None, n.shape)
+                         if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+            out = terms[0]
+        elif n.args:
+            args = tuple(go(a, False) for a in n.args)
+            out = n if args == n.args else Term(n.op, args, n.attr, n.shape)
+        else:
+            out = n
+        if not top:
+            memo[n] = out
+        return out
+
+    return go(t, True)
+
+
+def _like(x: Term) -> Term:
+    """A summand without its numeric coefficient: like terms have the same."""
+    return x.args[1] if x.op == "scale" and x.args[0].op == "num" else x
+
+
+def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
+    """Whether ``a`` and ``b`` (same shape) have the same value at a random point (symbolic
+    dimensions given small random sizes); True when no point in both domains is found.
+
+    >>> from rewrite.parse import parse
+    >>> sh = {"X": (3, 2), "A": (3, 3)}
+    >>> agree_numerically(parse("(A + A')*X", sh), parse("A*X + A'*X", sh))
+    True
+    >>> agree_numerically(parse("(A + A')*X", sh), parse("2*A*X", sh))
+    False
+    """
+    import numpy as np
+
+    from .numeric import evaluate, instantiate_dims, random_point
+
+    both = make_pair(a, b)
+    rng = np.random.default_rng(0)
+    for _ in range(tries):
+        dims = instantiate_dims(both, rng)
+        env = random_point(both, rng, dims)
+        with np.errstate(all="ignore"):
+            va = evaluate(a, env, registry, dims)
+            vb = evaluate(b, env, registry, dims)
+        if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
+            scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
+            return bool(np.allclose(va, vb, rtol=1e-6, atol=1e-9 * scale))
+    return True
+
+
+def _apart_like_terms(t: Term) -> bool:
+    """Whether some sum in ``t`` has like terms (equal up to a number) that are not neighbours.
+
+    >>> from rewrite.parse import parse
+    >>> sh = {"X": (3, 3), "A": (3, 3)}
+    >>> _apart_like_terms(parse("(X - A + 2*X)*X", sh)), _apart_like_terms(parse("X + 2*X - A", sh))
+    (True, False)
+    """
+    from .printing import _summands
+
+    inner = {a for n in post_order(t) if n.op == "add" for a in n.args if a.op == "add"}
+    for n in post_order(t):
+        if n.op == "add" and n not in inner:  # a whole sum, not a part of a bigger one
+            cores = [_like(p) for p in _summands(n)]
+            if any(c in cores[i + 2:] and cores[i + 1] != c for i, c in enumerate(cores)):
+                return True
+    return False
 
 
 def make_pair(a: Term, b: Term) -> Term:

@@ -107,6 +107,22 @@ class Report:
             "seconds": round(self.seconds, 6),
         }
 
+    def absorb(self, more: Report) -> Report:
+        """Add a later run's time, phases, history and matches to this report; returns it.
+
+        >>> a = Report("saturated", 2, 5, 9, 0.5, {"r": 1})
+        >>> a.absorb(Report("saturated", 1, 3, 4, 0.25, {"r": 2, "s": 1})).matches
+        {'r': 3, 's': 1}
+        >>> a.seconds
+        0.75
+        """
+        self.seconds += more.seconds
+        self.phases += more.phases
+        self.history += more.history
+        for k, v in more.matches.items():
+            self.matches[k] = self.matches.get(k, 0) + v
+        return self
+
     def fired(self) -> dict[str, int]:
         """Rules that matched at least once, by name."""
         return {k: v for k, v in sorted(self.matches.items()) if v}

@@ -98,14 +98,6 @@ def _has(t: Term, ops: tuple[str, ...]) -> bool:
     return False
 
 
-def _merge(rep: Report, more: Report) -> Report:
-    rep.seconds += more.seconds
-    rep.phases += more.phases
-    for k, v in more.matches.items():
-        rep.matches[k] = rep.matches.get(k, 0) + v
-    return rep
-
-
 def _normalized(engine, t: Term) -> Term:
     """``t`` printed and parsed again, the retry when a derivation from an extracted gradient
     fails with an :class:`EngineError`: an extracted term can hold nodes the parser never builds
@@ -137,7 +129,7 @@ def jacobian_term(engine, F: Term, x: Term, limits: Limits | None = None) -> tup
             f"jacobian.rules do not cover every construct of dF; no Jacobian is returned ({rep})",
             report=rep)
     j, srep = engine._simplify_term(j)
-    return j, _merge(rep, srep)
+    return j, rep.absorb(srep)
 
 
 def jacobian(engine, expr, wrt: str, shapes: dict | None = None,
@@ -161,7 +153,7 @@ def hessian(engine, expr, wrt: str, shapes: dict | None = None,
         h, rep = jacobian_term(engine, g.term, x, limits)
     except EngineError:
         h, rep = jacobian_term(engine, _normalized(engine, g.term), x, limits)
-    return Derivative(h, _merge(g.report, rep), engine.functions, of=f, wrt=wrt, kind="hessian",
+    return Derivative(h, g.report.absorb(rep), engine.functions, of=f, wrt=wrt, kind="hessian",
                       gradient=g.term)
 
 
@@ -249,7 +241,7 @@ def hvp(engine, expr, wrt: str, shapes: dict | None = None, limits: Limits | Non
         r = engine.gradient(inner(g.term), wrt, limits=limits)
     except EngineError:
         r = engine.gradient(inner(_normalized(engine, g.term)), wrt, limits=limits)
-    return Derivative(apply_first(r.term, name), _merge(g.report, r.report), engine.functions, of=f, wrt=wrt,
+    return Derivative(apply_first(r.term, name), g.report.absorb(r.report), engine.functions, of=f, wrt=wrt,
                       kind="hvp", direction=name, gradient=g.term)
 
 

@@ -2,6 +2,7 @@
 deliberately unsound rule caught), user rule files in derivations, rules named in the Report."""
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -310,3 +311,16 @@ def test_the_report_names_the_rules_that_fired():
     assert fired["d-mul"] >= 2 and fired["d-const"] >= 2  # d(A*X*B): two products, A and B const
     assert "d-inv" not in fired and "d-fn[exp]" not in fired
     assert g.report.matches.keys() >= fired.keys()
+
+
+def test_an_unsound_simplify_rule_cannot_change_a_result(caplog):
+    # exp(A) .* exp(B) => exp(A .* B) is wrong; loaded anyway, the simplification it enables is
+    # compared with its input at random points and rejected, so the gradient stays right
+    rules = [Path(__file__).parent.parent / "docs" / "examples" / "wrong.rules"]
+    with caplog.at_level(logging.WARNING, logger="rewrite"):
+        g = rw.gradient("sum(exp(X) .* exp(Y))", "X", {"X": ("m", "n"), "Y": ("m", "n")},
+                        rules=rules)
+    assert gradient_error(g, np.random.default_rng(0))[2] < 1e-6
+    assert str(g) == "exp(X) .* exp(Y)"
+    assert any("changed the value" in r.getMessage() for r in caplog.records)
+    assert g.report.phases[-1] == {"phase": "check", "stop_reason": "rejected", "iterations": 0}
