@@ -16,12 +16,12 @@ from .backend import EngineError, Program, Session
 from .errors import CanonicalFormError, LimitError, ShapeError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
-from .printing import to_text
+from .printing import _summands, to_text
 from .report import Limits, Report
 from .rules import RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
-from .terms import OPS, Term, free_vars, make, post_order, size, var
+from .terms import OPS, Term, contains, free_vars, make, post_order, size, var
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Engine:
         s = Session(self.traced_program if traced else self.program, lim, pooled=not keep_egraph)
         trail: list[Step] = [Step("f", f, "input")]
         with s:
-            x = next(t for t in _walk(f) if t.op == "var" and t.attr == wrt)
+            x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
             f = _tidy_input(s, f, wrt, watch=steps)
             if steps:
                 trail += from_trail(s.trail, "f", "f")[1:]
@@ -135,7 +135,7 @@ class Engine:
             reason = s.saturate("close", stop_when=lambda: s.is_free(root))
             rep = s.report(reason)
             g = s.extract(root) if s.is_free(root) else None
-        if g is None or _has(g, ("grad", "d")):
+        if g is None or contains(g, "grad", "d"):
             why = ("saturation ended" if reason == "saturated" else f"the run stopped on {reason}")
             error = CanonicalFormError if reason == "saturated" else LimitError
             raise error(f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no "
@@ -233,8 +233,6 @@ class Engine:
         """
         import numpy as np
 
-        from .numeric import evaluate, instantiate_dims, random_point
-
         ta, tb = self._pair(a, b, shapes)
         if ta.shape != tb.shape:
             return False
@@ -247,15 +245,8 @@ class Engine:
             if s.same_class(ha, hb):
                 return True
             unproved = s.report("saturated")
-        both = make("add", ta, tb) if ta.shape == tb.shape else ta
-        rng = np.random.default_rng(0)
-        for _ in range(3):
-            dims = instantiate_dims(both, rng)
-            env = random_point(both, rng, dims)
-            va = evaluate(ta, env, self.functions, dims)
-            vb = evaluate(tb, env, self.functions, dims)
-            if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)) and not np.allclose(
-                    va, vb, rtol=1e-8, atol=1e-10):
+        for va, vb in values_at_random_points(ta, tb, self.functions):
+            if not np.allclose(va, vb, rtol=1e-8, atol=1e-10):
                 return False
         raise CanonicalFormError("could not prove the two expressions equal within the limits, "
                                  "and they agree numerically at random points", report=unproved)
@@ -331,8 +322,6 @@ def canonical_sum(t: Term) -> Term:
     >>> to_text(canonical_sum(parse("(X*X' - A' + 2*(X*X') - A)*(1 + X)", sh)))
     "(X*X' + 2*X*X' - A' - A)*(1 + X)"
     """
-    from .printing import _summands, to_text
-
     def key(x: Term) -> tuple[str, str]:
         return (to_text(_like(x)), to_text(x))
 
@@ -385,6 +374,17 @@ def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
     """
     import numpy as np
 
+    for va, vb in values_at_random_points(a, b, registry, tries):
+        scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
+        return bool(np.allclose(va, vb, rtol=1e-6, atol=1e-9 * scale))
+    return True
+
+
+def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3):
+    """The values of ``a`` and ``b`` (same shape) at up to ``tries`` random points (symbolic
+    dimensions given small random sizes, seed 0), skipping points outside either's domain."""
+    import numpy as np
+
     from .numeric import evaluate, instantiate_dims, random_point
 
     both = make_pair(a, b)
@@ -396,9 +396,7 @@ def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
             va = evaluate(a, env, registry, dims)
             vb = evaluate(b, env, registry, dims)
         if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
-            scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
-            return bool(np.allclose(va, vb, rtol=1e-6, atol=1e-9 * scale))
-    return True
+            yield va, vb
 
 
 def _apart_like_terms(t: Term) -> bool:
@@ -409,10 +407,9 @@ def _apart_like_terms(t: Term) -> bool:
     >>> _apart_like_terms(parse("(X - A + 2*X)*X", sh)), _apart_like_terms(parse("X + 2*X - A", sh))
     (True, False)
     """
-    from .printing import _summands
-
-    inner = {a for n in post_order(t) if n.op == "add" for a in n.args if a.op == "add"}
-    for n in post_order(t):
+    nodes = post_order(t)
+    inner = {a for n in nodes if n.op == "add" for a in n.args if a.op == "add"}
+    for n in nodes:
         if n.op == "add" and n not in inner:  # a whole sum, not a part of a bigger one
             cores = [_like(p) for p in _summands(n)]
             if any(c in cores[i + 2:] and cores[i + 1] != c for i, c in enumerate(cores)):
@@ -423,18 +420,6 @@ def _apart_like_terms(t: Term) -> bool:
 def make_pair(a: Term, b: Term) -> Term:
     """A throwaway node holding two terms so they are renamed consistently."""
     return Term("add", (a, b), None, a.shape)
-
-
-def _walk(t: Term):
-    stack = [t]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.args)
-
-
-def _has(t: Term, ops: tuple[str, ...]) -> bool:
-    return any(n.op in ops for n in _walk(t))
 
 
 _default: Engine | None = None

@@ -32,7 +32,7 @@ from .expr import Expr
 from .numeric import evaluate, instantiate_dims, random_point, relative_error
 from .report import Limits, Report
 from .shapes import fmt_shape
-from .terms import Term, free_vars, make, num, var_shapes
+from .terms import Term, contains, free_vars, make, num, var_shapes
 
 DIRECTION = "V"
 
@@ -88,16 +88,6 @@ def _zeros(F: Term, x: Term) -> Term:
     return make("scale", num(0), make("scale", a, b) if a.shape == (1, 1) else make("mul", a, b))
 
 
-def _has(t: Term, ops: tuple[str, ...]) -> bool:
-    stack = [t]
-    while stack:
-        n = stack.pop()
-        if n.op in ops:
-            return True
-        stack.extend(n.args)
-    return False
-
-
 def _normalized(engine, t: Term) -> Term:
     """``t`` printed and parsed again, the retry when a derivation from an extracted gradient
     fails with an :class:`EngineError`: an extracted term can hold nodes the parser never builds
@@ -122,7 +112,7 @@ def jacobian_term(engine, F: Term, x: Term, limits: Limits | None = None) -> tup
         reason = s.saturate("close", stop_when=lambda: s.is_free(root))
         rep = s.report(reason)
         j = s.extract(root)
-    if _has(j, ("jac", "grad", "d")):
+    if contains(j, "jac", "grad", "d"):
         why = "saturation ended" if reason == "saturated" else f"the run stopped on {reason}"
         raise CanonicalFormError(
             f"{why} without reaching a Jacobian vec(dF) = J*vec(d{x.attr}): the rules of "

@@ -216,11 +216,12 @@ def post_order(t: Term) -> list[Term]:
     return order
 
 
-def contains(t: Term, op: str) -> bool:
+def contains(t: Term, *ops: str) -> bool:
+    """Whether ``t`` has a node with one of the operators ``ops``."""
     stack = [t]
     while stack:
         n = stack.pop()
-        if n.op == op:
+        if n.op in ops:
             return True
         stack.extend(n.args)
     return False
