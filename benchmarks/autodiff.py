@@ -2,8 +2,8 @@
 
 Six objectives, each derived once with symbolic shapes, then timed at sizes ``n`` (float64, CPU,
 same inputs for every backend). The engine side uses generated code when the package provides
-``rewrite.codegen(g, backend)`` (module source defining ``f_and_grad(**arrays)``), and otherwise
-the gradient's NumPy callable ``g.numpy()`` (gradient only). Each backend runs in its own fresh
+``rewrite.codegen(g, backend)`` (its ``gradient(**arrays)``: the gradient alone, as ``jax.grad``
+gives it), and otherwise the gradient's NumPy callable ``g.numpy()``. Each backend runs in its own fresh
 process (one library's idle thread pool never competes with another's). Every backend's gradient
 is compared with the engine's expression evaluated by its interpreter. A backend that is not
 installed is skipped.
@@ -168,7 +168,7 @@ def engine_backend(backend: str):
     def make(name: str, data: dict):
         ns: dict = {}
         exec(compile(codegen(gradient(name), backend), f"<tracegrad {name} {backend}>", "exec"), ns)
-        fg = ns["f_and_grad"]
+        fg = ns.get("gradient") or ns["f_and_grad"]  # the gradient alone, like jax.grad
         args = data
         if backend == "jax":
             import jax
@@ -202,8 +202,8 @@ def engine_backend(backend: str):
 def engine_note() -> str:
     if _codegen() is None:
         return "g.numpy() (the gradient only; rewrite.codegen is not available)"
-    return ("generated code: rewrite.codegen(g, backend) → f_and_grad(**arrays), value and gradient; "
-            "the JAX module is wrapped in jax.jit")
+    return ("generated code: rewrite.codegen(g, backend) → gradient(**arrays), the gradient alone "
+            "(like jax.grad); the JAX module is wrapped in jax.jit")
 
 
 JIT: dict[str, bool] = {}  # problem → whether the generated JAX code could be jitted

@@ -1,16 +1,18 @@
 """Generate standalone source code computing f and ∂f/∂X with NumPy, JAX or PyTorch.
 
-The generated module defines ``f_and_grad(**arrays) -> (f, gradient)``, ``objective(**arrays)``
-and ``check_gradient(**arrays)`` (relative error against central finite differences), following
-the numeric conventions of DESIGN §7: a vector may be passed 1-D or as a column, a scalar as a
-number, and the gradient comes back in the shape its variable was passed in.
+The generated module defines ``f_and_grad(**arrays) -> (f, gradient)``, ``objective(**arrays)``,
+``gradient(**arrays)`` and ``check_gradient(**arrays)`` (relative error against central finite
+differences), following the numeric conventions of DESIGN §7: a vector may be passed 1-D or as a
+column, a scalar as a number, and the gradient comes back in the shape its variable was passed in.
 
 Code is generated from the typed terms of ``f`` and ``G`` together: every common subexpression is
 computed once and shared between ``f`` and the gradient. Matrix products are planned as chains:
-with concrete shapes the bracketing minimises the number of multiply-adds (dynamic programming
-over the chain, see :func:`plan_chain`); ``inv(A)*B`` becomes a linear solve unless ``inv(A)`` is
+the bracketing minimises the number of multiply-adds (dynamic programming over the chain, see
+:func:`plan_chain`; symbolic dimensions count as one large size, and the term's own bracketing
+is kept unless another is cheaper); ``inv(A)*B`` becomes a linear solve unless ``inv(A)`` is
 needed on its own anyway; ``logdet`` uses ``slogdet``; ``sigmoid`` and ``softplus`` are evaluated
-without overflow.
+without overflow; ``sum(A .* B)`` and ``fro2(A)`` are dot products. NumPy code overwrites a
+temporary array nothing reads afterwards instead of allocating a new one (never an input).
 
 >>> from rewrite.parse import parse
 >>> shapes = {"A": (2, 3), "X": (3, 2)}
@@ -28,7 +30,7 @@ import itertools
 import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sympy
@@ -136,6 +138,32 @@ def plan_chain(shapes: Sequence[tuple[int, int]], leaf_costs: Sequence[float] | 
     return best[0, k - 1]
 
 
+#: the size assumed for every symbolic dimension when planning a chain (only ratios matter)
+NOMINAL_DIM = 1000
+
+
+def plan_cost(p: Plan, shapes: Sequence[tuple[int, int]], leaf_costs: Sequence[float],
+              known: Callable[[int, int], bool] | None = None) -> float:
+    """The cost of computing the chain by plan ``p`` (same model as :func:`plan_chain`).
+
+    >>> shapes = [(10, 100), (100, 5), (5, 50)]
+    >>> p = plan_chain(shapes)
+    >>> plan_cost(p, shapes, [0, 0, 0]) == p.cost
+    True
+    """
+    if p.how == "known" or (p.i < p.j and known is not None and known(p.i, p.j)):
+        return 0.0
+    if p.how == "leaf":
+        return float(leaf_costs[p.i])
+    rows, cols = shapes[p.i][0], shapes[p.j][1]
+    if p.how == "solve":
+        return plan_cost(p.right, shapes, leaf_costs, known) + solve_cost(rows, cols)
+    if p.how == "rsolve":
+        return plan_cost(p.left, shapes, leaf_costs, known) + solve_cost(cols, rows)
+    return (plan_cost(p.left, shapes, leaf_costs, known) + plan_cost(p.right, shapes, leaf_costs, known)
+            + matmul_cost(rows, shapes[p.left.j][1], cols))
+
+
 # -- backends ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Backend:
@@ -158,6 +186,11 @@ class _Backend:
     softplus: str
     scalar_out: str
     literal: str = "{}"  # how a literal number is made an array argument of a function
+    dot: str = ""  # sum of the elementwise product of two same-shape arrays, if not sum(a * b)
+    #: functions taking ``out=`` for the operators (+, -, *, /, **, neg): a temporary array that is
+    #: not used afterwards is overwritten instead of allocating a new one (none for JAX, whose
+    #: arrays are immutable, and PyTorch, whose autograd rejects ``out=``)
+    ufuncs: Mapping[str, str] = field(default_factory=dict)
 
 
 _PRIM_FNS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh",
@@ -168,7 +201,9 @@ _NUMPY = _Backend(
     "np.linalg.solve({}, {})", "np.linalg.matrix_power({}, {})", "np.sum({})", "np.linalg.norm({})",
     "np.eye({})", "np.ones(({}, {}))", "np.diag({}[:, 0])", "np.diagonal({})[:, None]",
     {**{k: f"np.{v}" for k, v in _PRIM_FNS.items()}, "atan": "np.arctan"},
-    "_sigmoid({})", "np.logaddexp(0.0, {})", "float({})")
+    "_sigmoid({})", "np.logaddexp(0.0, {})", "float({})", dot="np.vdot({}, {})",
+    ufuncs={"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide",
+            "**": "np.power", "neg": "np.negative"})
 _JAX = _Backend(
     "jax", "import jax\nimport jax.numpy as jnp\nimport numpy as np\n\n"
     "jax.config.update(\"jax_enable_x64\", True)  # double precision, like the NumPy backend",
@@ -186,7 +221,8 @@ _TORCH = _Backend(
     "torch.diagonal({})[:, None]",
     {**{k: f"torch.{v}" for k, v in _PRIM_FNS.items()}, "atan": "torch.atan", "erf": "torch.erf"},
     "torch.sigmoid({})", "torch.logaddexp({0}, torch.zeros_like({0}))",
-    "torch.as_tensor({}, dtype=torch.float64)", "torch.tensor({}, dtype=torch.float64)")
+    "torch.as_tensor({}, dtype=torch.float64)", "torch.tensor({}, dtype=torch.float64)",
+    dot="torch.dot({}.reshape(-1), {}.reshape(-1))")  # no out=: it would break autograd
 _BACKEND = {"numpy": _NUMPY, "jax": _JAX, "torch": _TORCH}
 
 _HELPERS = {
@@ -456,13 +492,53 @@ class _Emitter:
         self.helpers: dict[str, str] = {}
         self.standalone_inv: set[Term] = set()
         self._seen: set[tuple[Term, bool]] = set()
+        #: temporaries holding an array the generated function allocated itself, with its shape
+        self.fresh: dict[str, tuple] = {}
+        #: in-place forms of a line: (temporary it overwrites, source)
+        self.alts: dict[str, list[tuple[str, str]]] = {}
 
     # bookkeeping
-    def bind(self, src: str, scalar: bool) -> _Val:
+    def bind(self, src: str, scalar: bool, fresh: tuple | None = None,
+             alts: Sequence[tuple[str, str]] = ()) -> _Val:
+        """A new temporary ``tK = src``; ``fresh`` is the shape of a newly allocated array,
+        ``alts`` the line's in-place forms (see :meth:`reuse_buffers`)."""
         name = f"t{len(self.lines)}"
         deps = frozenset(w for w in _names_in(src) if w.startswith("t") and w[1:].isdigit())
         self.lines.append((name, src, deps))
+        if fresh is not None and fresh != (1, 1):
+            self.fresh[name] = fresh
+            if alts:
+                self.alts[name] = list(alts)
         return _Val(name, scalar)
+
+    def inplace(self, op: str, args: Sequence[_Val], shape: tuple) -> list[tuple[str, str]]:
+        """In-place forms of ``op(*args)`` (an operator of the backend's ``ufuncs`` or an
+        elementwise function), one per argument whose array could take the result."""
+        if not self.b.ufuncs:
+            return []
+        fn = self.b.ufuncs.get(op, op)
+        srcs = ", ".join(a.src for a in args)
+        return [(a.src, f"{fn}({srcs}, out={a.src})") for a in args
+                if self.fresh.get(a.src) == shape]
+
+    def reuse_buffers(self, lines: list[tuple[str, str]], roots: set[str]) -> list[tuple[str, str]]:
+        """``lines`` (one function's body), where a line may overwrite a temporary array that
+        nothing reads afterwards (nor elsewhere in that line) instead of allocating a new one:
+        fewer allocations, less memory traffic for large arrays."""
+        last: dict[str, int] = {}
+        for i, (_, src) in enumerate(lines):
+            for w in _names_in(src):
+                last[w] = i
+        for w in roots:
+            last[w] = len(lines)
+        out = []
+        for i, (name, src) in enumerate(lines):
+            for x, alt in self.alts.get(name, ()):
+                if last.get(x) == i and _names_in(src).count(x) == 1:
+                    src = alt
+                    break
+            out.append((name, src))
+        return out
 
     def scan(self, t: Term, as_factor: bool = False) -> None:
         """Find the inverses needed as matrices (not only applied inside products)."""
@@ -511,10 +587,11 @@ class _Emitter:
         if op in ("mul", "scale"):
             a, c = self.emit(t.args[0]), self.emit(t.args[1])
             if op == "scale" and t.args[0].op == "num" and t.args[0].attr == -1:
-                return self.bind(f"-{c.src}", c.scalar)
+                return self.bind(f"-{c.src}", c.scalar, t.shape, self.inplace("neg", [c], t.shape))
             if a.literal and c.literal:
                 return _Val(_literal(float(a.src.strip("()")) * float(c.src.strip("()"))), True, True)
-            return self.bind(f"{a.src} * {c.src}", a.scalar and c.scalar)
+            return self.bind(f"{a.src} * {c.src}", a.scalar and c.scalar, t.shape,
+                             self.inplace("*", [a, c], t.shape))
         if op == "add":
             return self.add(t)
         if op in ("had", "hdiv", "epow", "epows"):
@@ -530,7 +607,7 @@ class _Emitter:
             sym = {"had": "*", "hdiv": "/", "epow": "**", "epows": "**"}[op]
             if a.literal and c.literal:
                 a = self.as_array(a)
-            return self.bind(f"{a.src} {sym} {c.src}", sc)
+            return self.bind(f"{a.src} {sym} {c.src}", sc, t.shape, self.inplace(sym, [a, c], t.shape))
         if op == "fill":
             if sc:
                 return _Val("1.0", True, True)
@@ -544,14 +621,18 @@ class _Emitter:
                 return _Val("1.0", True, True)
             return self.bind(b.eye.format(self.dim(t.attr[0])), False)
         if op == "fn":
-            return self.fn(t.attr, self.emit(t.args[0]), sc)
+            return self.fn(t.attr, self.emit(t.args[0]), sc, t.shape)
         if op in ("kron", "kront"):
             x, y = (self.as_array(self.emit(a)).src for a in t.args)
             if op == "kront":
                 self.helpers["_kront"] = _KRONT[b.name]
                 return self.bind(f"_kront({x}, {y})", sc)
             return self.bind(_KRON[b.name].format(x, y), sc)
-        a = self.emit(t.args[0])
+        x = t.args[0]
+        if (op == "sum" and b.dot and x.op == "had" and not _is_scalar(x)
+                and all(y.shape == x.shape and not _broadcast(y) for y in x.args)):
+            return self.bind(b.dot.format(*(self.emit(y).src for y in x.args)), True)
+        a = self.emit(x)
         if op in ("tr", "det", "diag", "diagv", "vec", "sum") and a.scalar:
             return a
         if op == "inv" and a.scalar:
@@ -577,9 +658,10 @@ class _Emitter:
         simple = {"tr": b.trace, "det": b.det, "inv": b.inv, "sum": b.sum, "norm2": b.norm,
                   "diag": b.diag, "diagv": b.diagv, "vec": "{}.T.reshape(-1, 1)"}
         if op in simple:
-            return self.bind(simple[op].format(a.src), sc)
+            return self.bind(simple[op].format(a.src), sc, t.shape if op == "inv" else None)
         if op == "fro2":
-            return self.bind(b.sum.format(f"{a.src} * {a.src}"), True)
+            return self.bind(b.dot.format(a.src, a.src) if b.dot else
+                             b.sum.format(f"{a.src} * {a.src}"), True)
         if op == "logdet":
             self.helpers["_logdet"] = _LOGDET[b.name]
             return self.bind(f"_logdet({a.src})", True)
@@ -615,9 +697,17 @@ class _Emitter:
         src = f"-{v0.src}" if neg0 else v0.src
         for neg, v in vals[1:]:
             src += f" {'-' if neg else '+'} {v.src}"
-        return self.bind(src, _is_scalar(t))
+        alts = []
+        for k, (neg, v) in enumerate(vals):
+            if neg or not self.inplace("+", [v], t.shape):
+                continue
+            acc = v.src  # accumulate the other terms into v's array
+            for neg2, w in vals[:k] + vals[k + 1:]:
+                acc = f"{self.b.ufuncs['-' if neg2 else '+']}({acc}, {w.src}, out={v.src})"
+            alts.append((v.src, acc))
+        return self.bind(src, _is_scalar(t), t.shape, alts)
 
-    def fn(self, name: str, a: _Val, scalar: bool) -> _Val:
+    def fn(self, name: str, a: _Val, scalar: bool, shape: tuple = (1, 1)) -> _Val:
         b = self.b
         stock = _stock_kind(name, self.registry)
         arg = self.as_array(a).src
@@ -628,7 +718,8 @@ class _Emitter:
         if stock == "softplus":
             return self.bind(b.softplus.format(arg), scalar)
         if name in b.fns and stock == "primitive":
-            return self.bind(f"{b.fns[name]}({arg})", scalar)
+            return self.bind(f"{b.fns[name]}({arg})", scalar, shape,
+                             self.inplace(b.fns[name], [a], shape))
         helper = f"_fn_{name}"
         if helper not in self.helpers:
             self.helpers[helper] = _function_helper(name, self.registry, b)
@@ -669,16 +760,27 @@ class _Emitter:
             return v
         shapes = [f.shape for f in factors]
         inners = [_inv_inner(f) for f in factors]
-        if all(_concrete(s) for s in shapes):
-            leaf_costs = []
-            for f, inner in zip(factors, inners, strict=True):
-                inv = f if f.op == "inv" else (f.args[0] if inner is not None else None)
-                materialised = inv is None or inv in self.standalone_inv or inv in self.memo
-                leaf_costs.append(0.0 if materialised else inverse_cost(f.shape[0]))
-            plan = plan_chain(shapes, leaf_costs, [x is not None for x in inners],
-                              known=lambda i, j: self.known(factors[i:j + 1]) is not None)
-        else:
-            plan, _ = _plan_from_term(t, 0, inners)
+        materialised = []
+        for f, inner in zip(factors, inners, strict=True):
+            inv = f if f.op == "inv" else (f.args[0] if inner is not None else None)
+            materialised.append(inv is None or inv in self.standalone_inv or inv in self.memo)
+        # symbolic dimensions are planned as if all were the same large size (NOMINAL_DIM)
+        nominal = [tuple(d if isinstance(d, int) else NOMINAL_DIM for d in s) for s in shapes]
+        leaf_costs = [0.0 if m else inverse_cost(n[0])
+                      for n, m in zip(nominal, materialised, strict=True)]
+        solvable = [x is not None for x in inners]
+
+        def known(i: int, j: int) -> bool:
+            return self.known(factors[i:j + 1]) is not None
+
+        plan = plan_chain(nominal, leaf_costs, solvable, known=known)
+        if not all(_concrete(s) for s in shapes):
+            # the term's own bracketing unless the nominal sizes say another one is cheaper; an
+            # inverse computed anyway is multiplied (a product costs less than a solve)
+            written, _ = _plan_from_term(t, 0, [x if not m else None
+                                                for x, m in zip(inners, materialised, strict=True)])
+            if plan_cost(written, nominal, leaf_costs, known) <= plan.cost:
+                plan = written
         return self.run_plan(plan, factors, inners)
 
     def run_plan(self, p: Plan, factors: list[Term], inners: list[Term | None]) -> _Val:
@@ -689,27 +791,32 @@ class _Emitter:
         if p.how == "leaf":
             return self.emit(factors[p.i])
         b = self.b
+        shape = (factors[p.i].shape[0], factors[p.j].shape[1])
         if p.how == "mul":
             dl, dr = (_diag_vector(factors[q.i]) if q.how == "leaf" else None
                       for q in (p.left, p.right))
             if dl is not None:  # diag(v)*B scales the rows of B: no n×n matrix, no matmul
                 right = self.run_plan(p.right, factors, inners)
-                v = self.bind(f"{self.emit(dl).src} * {right.src}", False)
+                d = self.emit(dl)
+                v = self.bind(f"{d.src} * {right.src}", False, shape,
+                              self.inplace("*", [d, right], shape))
             elif dr is not None:  # A*diag(v) scales the columns of A
                 left = self.run_plan(p.left, factors, inners)
-                v = self.bind(f"{left.src} * {_tr(self.emit(dr)).src}", False)
+                d = _tr(self.emit(dr))
+                v = self.bind(f"{left.src} * {d.src}", False, shape,
+                              self.inplace("*", [left, d], shape))
             else:
                 left = self.run_plan(p.left, factors, inners)
                 right = self.run_plan(p.right, factors, inners)
-                v = self.bind(self.matmul(left, right), False)
+                v = self.bind(self.matmul(left, right), False, shape)
         elif p.how == "solve":
             a = self.emit(inners[p.i])
             right = self.run_plan(p.right, factors, inners)
-            v = self.bind(b.solve.format(a.src, right.src), False)
+            v = self.bind(b.solve.format(a.src, right.src), False, shape)
         elif p.how == "rsolve":
             a = self.emit(inners[p.j])
             left = self.run_plan(p.left, factors, inners)
-            v = _tr(self.bind(b.solve.format(_tr(a).src, _tr(left).src), False))
+            v = _tr(self.bind(b.solve.format(_tr(a).src, _tr(left).src), False, shape[::-1]))
         else:  # pragma: no cover - "known" ranges are found in self.chains above
             raise AssertionError(p.how)
         self.chains[key] = v
@@ -864,6 +971,7 @@ def generate(f: Term, wrt: str, grad: Term, backend: str = "numpy", registry=Non
         prologue.append(f"    {_input_name(n)} = _input({n!r}, arrays[{n!r}], "
                         f"{shapes[n]!r}, dims)")
     f_lines = _prune(em.lines, set(_names_in(fv.src)))
+    grad_lines = _prune(em.lines, set(_names_in(gv.src)))
     g_lines = _prune(em.lines, set(_names_in(fv.src)) | set(_names_in(gv.src)))
     out_f = b.scalar_out.format(fv.src)
     if backend == "torch":
@@ -879,6 +987,7 @@ def generate(f: Term, wrt: str, grad: Term, backend: str = "numpy", registry=Non
         "",
         f"    f, grad = f_and_grad({sig})",
         f"    f = objective({sig})",
+        f"    grad = gradient({sig})",
         f"    err = check_gradient({sig})  # relative error against finite differences",
         "",
         _wrap(f"Inputs: {inputs}. A vector may be passed 1-D or as a column, a scalar as a number; "
@@ -890,10 +999,12 @@ def generate(f: Term, wrt: str, grad: Term, backend: str = "numpy", registry=Non
 
     def function(name: str, what: str, lines: list[tuple[str, str]], ret: str) -> str:
         body = [f"def {name}(**arrays):", f'    """{what}"""', *prologue]
-        body += [f"    {n} = {s}" for n, s in lines]
+        body += [f"    {n} = {s}" for n, s in em.reuse_buffers(lines, set(_names_in(ret)))]
         return "\n".join([*body, f"    return {ret}"])
 
     blocks.append(function("objective", "f (see the module docstring).", f_lines, out_f))
+    blocks.append(function("gradient", f"∂f/∂{wrt} alone (see the module docstring).", grad_lines,
+                           f"_like({gv.src}, arrays[WRT])"))
     blocks.append(function("f_and_grad", f"(f, ∂f/∂{wrt}) (see the module docstring).", g_lines,
                            f"{out_f}, _like({gv.src}, arrays[WRT])"))
     blocks.append((_CHECK_TORCH if backend == "torch" else _CHECK).format(wrt=wrt))
@@ -1028,7 +1139,7 @@ def generate_second_order(of: Term, wrt: str, kind: str, result: Term, gradient:
         body += [f"    {_input_name(n)} = _input({n!r}, arrays[{n!r}], {shapes[n]!r}, dims)"
                  for n in needed]
         roots = {w for v in vals for w in _names_in(v.src)}
-        body += [f"    {n} = {src}" for n, src in _prune(em.lines, roots)]
+        body += [f"    {n} = {src}" for n, src in em.reuse_buffers(_prune(em.lines, roots), roots)]
         return "\n".join([*body, f"    return {ret}"])
 
     f_out = (f"torch.as_tensor({fv.src}, dtype=torch.float64)" if backend == "torch"

@@ -87,8 +87,12 @@ def test_generated_code_matches_evaluate_and_finite_differences(case_id, backend
         fd = finite_difference(g.f, g.wrt, env, g.registry, dims)
         assert np.all(np.isfinite(fd)), "test point outside the domain"
         args = one_d_vectors(g, env) if flat else env
+        before = {k: np.array(v, copy=True) for k, v in args.items()}
         f, grad = mod.f_and_grad(**args)
         grad = to_numpy(grad)
+        np.testing.assert_array_equal(to_numpy(mod.gradient(**args)), grad)
+        for k, v in args.items():
+            np.testing.assert_array_equal(v, before[k], err_msg=f"generated code wrote into {k}")
         assert grad.shape == np.shape(args[g.wrt]), "gradient not in the shape the caller passed"
         np.testing.assert_allclose(float(f), f_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(float(mod.objective(**args)), f_ref, rtol=1e-10, atol=1e-12)
@@ -269,6 +273,39 @@ def test_inverse_times_matrix_is_a_solve():
     m = rng.normal(size=(5, 5))
     env = {"A": rng.normal(size=(2, 5)), "X": m @ m.T + np.eye(5), "B": rng.normal(size=(5, 2))}
     assert load(src).check_gradient(**env) < 1e-6
+
+
+def test_an_inverse_needed_anyway_is_multiplied_not_solved():
+    g = rw.gradient("0.5*logdet(S) + 0.5*tr(inv(S)*B)", "S", {"S": ("n", "n"), "B": ("n", "n")})
+    src = codegen(g)
+    body = src[src.index("def f_and_grad("):]
+    # G = 0.5*inv(S)' - 0.5*inv(S)'*B'*inv(S)': one inverse, reused; f's inv(S)*B reused in G
+    assert body.count("np.linalg.inv(") == 1 and "solve(" not in body
+    assert body.count(" @ ") == 2
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 6, 6))
+    env = {"S": a @ a.T + np.eye(6), "B": b @ b.T}
+    assert load(src).check_gradient(**env) < 1e-6
+
+
+def test_large_temporaries_are_overwritten_not_reallocated():
+    import tracemalloc
+
+    g = rw.gradient("fro2(U*V' - Y)", "U", {"U": ("m", "r"), "V": ("n", "r"), "Y": ("m", "n")})
+    mod = load(codegen(g))
+    rng = np.random.default_rng(6)
+    m, n, r = 300, 400, 5
+    env = {"U": rng.normal(size=(m, r)), "V": rng.normal(size=(n, r)), "Y": rng.normal(size=(m, n))}
+    mod.f_and_grad(**env)
+    tracemalloc.start()
+    f, grad = mod.f_and_grad(**env)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # U*V', minus Y, squared and summed: one m×n array in all (was three)
+    assert peak < 1.5 * m * n * 8
+    resid = env["U"] @ env["V"].T - env["Y"]
+    np.testing.assert_allclose(f, np.sum(resid**2), rtol=1e-12)
+    np.testing.assert_allclose(grad, 2 * resid @ env["V"], rtol=1e-12)
 
 
 def test_common_subexpressions_are_computed_once():
