@@ -397,6 +397,22 @@ def _gram(a, w):
     return a.T @ (w * a)
 '''
 
+#: c * (a @ b) for a scalar c, scaling the smallest of a, b and the product (shapes are known
+#: only at run time when dimensions are symbolic); PyTorch's never scales in place (autograd)
+_SCALED_MATMUL = {name: f'''
+
+def _scaled_matmul(c, a, b):
+    """c * (a @ b), with the scalar c applied to the smallest of a, b and the product."""
+    rows, cols = a.shape[0], b.shape[1]
+    if {size}(a) <= min({size}(b), rows * cols):
+        return (c * a) @ b
+    if {size}(b) < rows * cols:
+        return a @ (c * b)
+    {last}
+''' for name, size, last in (
+    ("numpy", "np.size", "out = a @ b\n    out *= c\n    return out"),
+    ("torch", "torch.numel", "return c * (a @ b)"))}
+
 _SIGMOID_NUMPY = '''
 
 def _sigmoid(x):
@@ -496,6 +512,8 @@ class _Emitter:
         self.fresh: dict[str, tuple] = {}
         #: in-place forms of a line: (temporary it overwrites, source)
         self.alts: dict[str, list[tuple[str, str]]] = {}
+        #: temporaries computed as ``left @ right``, with their operands
+        self.products: dict[str, tuple[_Val, _Val]] = {}
 
     # bookkeeping
     def bind(self, src: str, scalar: bool, fresh: tuple | None = None,
@@ -590,6 +608,13 @@ class _Emitter:
                 return self.bind(f"-{c.src}", c.scalar, t.shape, self.inplace("neg", [c], t.shape))
             if a.literal and c.literal:
                 return _Val(_literal(float(a.src.strip("()")) * float(c.src.strip("()"))), True, True)
+            s, m = (a, c) if a.scalar else (c, a)
+            if s.scalar and m.src in self.products and self.b.name in _SCALED_MATMUL:
+                # c*(A*B): the scalar goes to the smallest of A, B and the product (at run time)
+                self.helpers["_scaled_matmul"] = _SCALED_MATMUL[self.b.name]
+                left, right = self.products[m.src]
+                return self.bind(f"_scaled_matmul({s.src}, {left.src}, {right.src})", False,
+                                 t.shape)
             return self.bind(f"{a.src} * {c.src}", a.scalar and c.scalar, t.shape,
                              self.inplace("*", [a, c], t.shape))
         if op == "add":
@@ -809,6 +834,7 @@ class _Emitter:
                 left = self.run_plan(p.left, factors, inners)
                 right = self.run_plan(p.right, factors, inners)
                 v = self.bind(self.matmul(left, right), False, shape)
+                self.products[v.src] = (left, right)
         elif p.how == "solve":
             a = self.emit(inners[p.i])
             right = self.run_plan(p.right, factors, inners)

@@ -281,7 +281,7 @@ def test_an_inverse_needed_anyway_is_multiplied_not_solved():
     body = src[src.index("def f_and_grad("):]
     # G = 0.5*inv(S)' - 0.5*inv(S)'*B'*inv(S)': one inverse, reused; f's inv(S)*B reused in G
     assert body.count("np.linalg.inv(") == 1 and "solve(" not in body
-    assert body.count(" @ ") == 2
+    assert body.count(" @ ") + body.count("_scaled_matmul(") == 2
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(2, 6, 6))
     env = {"S": a @ a.T + np.eye(6), "B": b @ b.T}
@@ -306,6 +306,25 @@ def test_large_temporaries_are_overwritten_not_reallocated():
     resid = env["U"] @ env["V"].T - env["Y"]
     np.testing.assert_allclose(f, np.sum(resid**2), rtol=1e-12)
     np.testing.assert_allclose(grad, 2 * resid @ env["V"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_scalar_times_a_product_scales_the_smallest_operand(backend):
+    backend_or_skip(backend)
+    g = rw.gradient("fro2(U*V' - Y)", "U", {"U": ("m", "r"), "V": ("n", "r"), "Y": ("m", "n")})
+    mod = load(codegen(g, backend))
+    assert "_scaled_matmul(2.0, " in codegen(g, backend)
+    rng = np.random.default_rng(7)
+    # the scalar lands on a (left small), on b (right small), on the product (both large)
+    for shape_a, shape_b in (((3, 40), (40, 30)), ((30, 40), (40, 3)), ((30, 4), (4, 30))):
+        a, b = rng.normal(size=shape_a), rng.normal(size=shape_b)
+        if backend == "torch":
+            import torch
+
+            got = mod._scaled_matmul(-1.5, torch.as_tensor(a), torch.as_tensor(b)).numpy()
+        else:
+            got = mod._scaled_matmul(-1.5, a, b)
+        np.testing.assert_allclose(got, -1.5 * (a @ b), rtol=1e-13)
 
 
 def test_common_subexpressions_are_computed_once():
