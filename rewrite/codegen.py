@@ -11,7 +11,8 @@ the bracketing minimises the number of multiply-adds (dynamic programming over t
 :func:`plan_chain`; symbolic dimensions count as one large size, and the term's own bracketing
 is kept unless another is cheaper); ``inv(A)*B`` becomes a linear solve unless ``inv(A)`` is
 needed on its own anyway; ``logdet`` uses ``slogdet``; ``sigmoid`` and ``softplus`` are evaluated
-without overflow; ``sum(A .* B)`` and ``fro2(A)`` are dot products. NumPy code overwrites a
+without overflow; ``sum(A .* B)`` and ``fro2(A)`` are dot products; ``c*(A*B)`` scales the
+smallest of A, B and the product (chosen at run time). NumPy code overwrites a
 temporary array nothing reads afterwards instead of allocating a new one (never an input).
 
 >>> from rewrite.parse import parse
