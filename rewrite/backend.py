@@ -503,6 +503,8 @@ class Program:
         self._pool = threading.local()
         self._push = probe.parse_program("(push)")
         self._pop = probe.parse_program("(pop)")
+        self._print_size = probe.parse_program("(print-size)")
+        self._counted: dict[str, bool] = {}  # table name -> whether its rows are term e-nodes
         self._origin = probe.parse_program("(run origin 1)") if provenance else None
 
     def acquire(self):
@@ -699,9 +701,23 @@ class Session:
                                "made_by": made_by(data, t, prev, index) if data else []})
 
     def size(self) -> int:
-        out = self.run("(print-size)")
-        return sum(n for name, n in out[0].sizes
-                   if name[0].isupper() and not name.startswith(PROV))
+        """The number of term e-nodes (rows of the constructor tables)."""
+        try:
+            out = self.eg.run_program(*self.p._print_size)
+        except BaseException as e:
+            raise self._failure(e) from None
+        return self._count(out[0].sizes)
+
+    def _count(self, sizes) -> int:
+        counted = self.p._counted
+        n = 0
+        for name, k in sizes:
+            c = counted.get(name)
+            if c is None:
+                c = counted[name] = name[0].isupper() and not name.startswith(PROV)
+            if c:
+                n += k
+        return n
 
     def eclasses(self) -> int:
         frozen = self.eg.freeze()
@@ -729,17 +745,15 @@ class Session:
                 while rounds < DIRECTED_REPEAT:
                     # whole chunks while far from the node limit, single rounds near it
                     chunk = n_nodes * 64 < lim.enodes
-                    changed = self._call(block[0] if chunk else block[1])
+                    changed, n_nodes = self._call(block[0] if chunk else block[1], sized=True)
                     rounds += DIRECTED_CHUNK if chunk else 1
-                    n_nodes = self.size()
                     reason = self._over(lim, n_nodes)
                     if reason or not changed:
                         break
                 if reason:
                     break
-            changed = self._call(step)
+            changed, n_nodes = self._call(step, sized=True)
             iters += 1
-            n_nodes = self.size()
             entry = {"phase": phase, "iteration": iters, "enodes": n_nodes,
                      "seconds": time.perf_counter() - self.t0}
             if traced:  # also e-classes and the matches of each rule in this iteration
@@ -764,13 +778,18 @@ class Session:
         self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
         return reason
 
-    def _call(self, cmds) -> bool:
-        """Run parsed commands; count matches per rule; True when the e-graph changed."""
+    def _call(self, cmds, sized: bool = False):
+        """Run parsed commands; count matches per rule; True when the e-graph changed.
+
+        With ``sized``, the e-node count is read in the same egglog call and returned too:
+        ``(changed, enodes)``.
+        """
         try:
-            out = self.eg.run_program(*cmds)
+            out = self.eg.run_program(*cmds, *self.p._print_size) if sized \
+                else self.eg.run_program(*cmds)
         except BaseException as e:
             raise self._failure(e) from None
-        report = out[-1].report
+        report = out[-2 if sized else -1].report
         for rname, n in report.num_matches_per_rule.items():
             if rname.startswith("~"):
                 continue
@@ -778,7 +797,8 @@ class Session:
             self.matches[base] = self.matches.get(base, 0) + n
         changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
             if report.iterations else False
-        return changed or report.updated
+        changed = changed or report.updated
+        return (changed, self._count(out[-1].sizes)) if sized else changed
 
     def _over(self, lim: Limits, n_nodes: int) -> str:
         """The limit reached with ``n_nodes`` e-nodes in the graph, or ``""``."""
