@@ -505,6 +505,7 @@ class Program:
         self._pop = probe.parse_program("(pop)")
         self._print_size = probe.parse_program("(print-size)")
         self._counted: dict[str, bool] = {}  # table name -> whether its rows are term e-nodes
+        self._rule_base: dict[str, str | None] = {}  # egglog rule name -> counted name
         self._origin = probe.parse_program("(run origin 1)") if provenance else None
 
     def acquire(self):
@@ -790,14 +791,20 @@ class Session:
         except BaseException as e:
             raise self._failure(e) from None
         report = out[-2 if sized else -1].report
+        bases, matches = self.p._rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
-            if rname.startswith("~"):
-                continue
-            base = rname[:-2] if rname.endswith("<-") else rname
-            self.matches[base] = self.matches.get(base, 0) + n
-        changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
-            if report.iterations else False
-        changed = changed or report.updated
+            base = bases.get(rname, 0)
+            if base == 0:
+                base = bases[rname] = None if rname.startswith("~") else \
+                    rname[:-2] if rname.endswith("<-") else rname
+            if base is not None:
+                matches[base] = matches.get(base, 0) + n
+        # each access to ``iterations`` converts every iteration's report: read it only when
+        # ``updated`` does not settle the answer
+        changed = report.updated
+        if not changed:
+            last = report.iterations[-1:]
+            changed = bool(last) and last[0].rule_set_report.changed
         return (changed, self._count(out[-1].sizes)) if sized else changed
 
     def _over(self, lim: Limits, n_nodes: int) -> str:
