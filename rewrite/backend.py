@@ -30,7 +30,7 @@ from .terms import CTOR_TO_OP, OPS, Term, make, post_order
 logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
 
 SORT = "M"
-_HELPER_RULESETS = ("typing", "analysis")
+HELPERS = "helpers"  # the ruleset of the typing and analysis rules
 DIRECTED_REPEAT = 32
 DIRECTED_CHUNK = 4
 PROV = "P_"  # prefix of the provenance tables (see declarations)
@@ -132,7 +132,7 @@ def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
            f"(relation isconst ({SORT}))",
            f"(relation varying ({SORT}))",
            f"(relation isfree ({SORT}))"]
-    out.extend(f"(ruleset {name})" for name in _HELPER_RULESETS)
+    out.append(f"(ruleset {HELPERS})")
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
     out.extend(_analysis_rules())
@@ -190,7 +190,7 @@ def _typing_rules() -> list[str]:
                 facts.append(f"(= {which}_x ({f} a{spec[1]})) (= {which}_y ({f} a{spec[2]}))")
                 vals.append(f"(* {which}_x {which}_y)")
         out.append(f"(rule ({' '.join(facts)}) ((set (rows e) {vals[0]}) (set (cols e) {vals[1]})) "
-                   f":ruleset typing :name \"~type-{o.name}\")")
+                   f":ruleset {HELPERS} :name \"~type-{o.name}\")")
     return out
 
 
@@ -202,15 +202,15 @@ def _analysis_rules() -> list[str]:
         pat, args = _pattern_of(o)
         margs = [a for a in args if a.startswith("a")]
         facts = " ".join(f"(isconst {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset analysis "
+        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset {HELPERS} "
                    f":name \"~const-{o.name}\")")
         free = " ".join(f"(isfree {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset analysis "
+        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset {HELPERS} "
                    f":name \"~free-{o.name}\")")
         for a in margs:
-            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset analysis "
+            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset {HELPERS} "
                        f":name \"~vary-{o.name}-{a}\")")
-    out.append('(rule ((= e (D a))) ((varying e)) :ruleset analysis :name "~vary-d")')
+    out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {HELPERS} :name "~vary-d")')
     return out
 
 
@@ -547,7 +547,7 @@ class Program:
                 r.ruleset == n for r in self.rs.rules)]
             directed = [n for n in names if all(r.directed for r in self.rs.rules
                                                 if r.ruleset == n)]
-            helpers = "(saturate (seq (run typing) (run analysis)))"
+            helpers = f"(saturate (run {HELPERS}))"
             block = None
             if directed and len(directed) < len(names):
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
