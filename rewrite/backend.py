@@ -589,6 +589,7 @@ class Session:
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
+        self._enodes: int | None = None  # the e-node count, while no call may have changed it
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
         self.watched: dict[str, str] = {}
@@ -597,6 +598,7 @@ class Session:
 
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
+        self._enodes = None
         self.eg.run_program(*self.p._pop)
         self.eg.run_program(*self.p._push)
         self.var_shapes = {}
@@ -620,6 +622,7 @@ class Session:
         self.close()
 
     def run(self, text: str):
+        self._enodes = None
         try:
             return self.eg.run_program(*self.eg.parse_program(text))
         except BaseException as e:
@@ -703,11 +706,13 @@ class Session:
 
     def size(self) -> int:
         """The number of term e-nodes (rows of the constructor tables)."""
-        try:
-            out = self.eg.run_program(*self.p._print_size)
-        except BaseException as e:
-            raise self._failure(e) from None
-        return self._count(out[0].sizes)
+        if self._enodes is None:
+            try:
+                out = self.eg.run_program(*self.p._print_size)
+            except BaseException as e:
+                raise self._failure(e) from None
+            self._enodes = self._count(out[0].sizes)
+        return self._enodes
 
     def _count(self, sizes) -> int:
         counted = self.p._counted
@@ -785,6 +790,7 @@ class Session:
         With ``sized``, the e-node count is read in the same egglog call and returned too:
         ``(changed, enodes)``.
         """
+        self._enodes = None
         try:
             out = self.eg.run_program(*cmds, *self.p._print_size) if sized \
                 else self.eg.run_program(*cmds)
@@ -805,7 +811,10 @@ class Session:
         if not changed:
             last = report.iterations[-1:]
             changed = bool(last) and last[0].rule_set_report.changed
-        return (changed, self._count(out[-1].sizes)) if sized else changed
+        if not sized:
+            return changed
+        self._enodes = self._count(out[-1].sizes)
+        return changed, self._enodes
 
     def _over(self, lim: Limits, n_nodes: int) -> str:
         """The limit reached with ``n_nodes`` e-nodes in the graph, or ``""``."""
@@ -818,7 +827,9 @@ class Session:
         return ""
 
     def extract(self, handle: str) -> Term:
+        n = self._enodes
         out = self.run(f"(extract {handle})")
+        self._enodes = n  # extraction reads the e-graph only
         best = out[0]
         return self.to_term(best.termdag, best.term)
 
