@@ -532,8 +532,8 @@ class Program:
         self._pool.free.append(g)
 
     def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list] | None, list]:
-        """One iteration of ``phase`` as (directed block, step): shapes and analyses first, then
-        the phase's rulesets.
+        """One iteration of ``phase`` as (directed block, step): shapes and analyses first (at the
+        end of the block, when there is one), then the phase's rulesets.
 
         In a phase that also has equations, rulesets made only of directed rules (like
         ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
@@ -556,7 +556,10 @@ class Program:
                     egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"))
                 names = [n for n in names if n not in directed]
             step = " ".join(f"(run {rs_name(n)})" for n in names)
+            # a block call always ends with the helpers saturated, so a step after one does
+            # not run them again
             self._run_cache[phase] = (block, egraph.parse_program(
+                f"(run-schedule (seq {step}))" if block else
                 f"(run-schedule {helpers} (seq {step}))"))
         return self._run_cache[phase]
 
