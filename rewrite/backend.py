@@ -131,7 +131,10 @@ def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
            f"(function cols ({SORT}) i64 :no-merge)",
            f"(relation isconst ({SORT}))",
            f"(relation varying ({SORT}))",
-           f"(relation isfree ({SORT}))"]
+           f"(relation isfree ({SORT}))",
+           # an inserted variable with its shape, constant or not (see Session.add)
+           f"(relation constvar ({SORT} i64 i64))",
+           f"(relation varyvar ({SORT} i64 i64))"]
     out.append(f"(ruleset {HELPERS})")
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
@@ -211,6 +214,9 @@ def _analysis_rules() -> list[str]:
             out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset {HELPERS} "
                        f":name \"~vary-{o.name}-{a}\")")
     out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {HELPERS} :name "~vary-d")')
+    for rel, extra in (("constvar", " (isconst e)"), ("varyvar", "")):
+        out.append(f"(rule (({rel} e r c)) ((set (rows e) r) (set (cols e) c) (isfree e){extra}) "
+                   f':ruleset {HELPERS} :name "~{rel}")')
     return out
 
 
@@ -655,7 +661,8 @@ class Session:
         """Insert a term; returns the name of its e-class handle.
 
         Every variable is marked free of differentials, and constant unless it is in
-        ``varying`` (the variable of differentiation).
+        ``varying`` (the variable of differentiation), and gets its shape: from one
+        ``constvar``/``varyvar`` fact, unpacked by the helper rules before the next step.
         """
         from .terms import var_shapes
 
@@ -664,12 +671,9 @@ class Session:
             if name in self.var_shapes:
                 continue
             self.var_shapes[name] = shape
-            v = f"(Var {_str(name)})"
-            cmds.append(f"(set (rows {v}) {self.codec.encode(shape[0])})")
-            cmds.append(f"(set (cols {v}) {self.codec.encode(shape[1])})")
-            cmds.append(f"(isfree {v})")
-            if name not in varying:
-                cmds.append(f"(isconst {v})")
+            # one fact per variable (a command costs more than the rule that unpacks it)
+            cmds.append(f"({'varyvar' if name in varying else 'constvar'} (Var {_str(name)}) "
+                        f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
         self._n += 1
         handle = f"$t{self._n}"
         lets, expr = term_sexpr(t, self.codec, f"$s{self._n}_")
