@@ -537,7 +537,7 @@ class Program:
         g.run_program(*self._pop)
         self._pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list] | None, list]:
+    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list]:
         """One iteration of ``phase`` as (directed block, step): shapes and analyses first (at the
         end of the block, when there is one), then the phase's rulesets.
 
@@ -545,8 +545,8 @@ class Program:
         ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
         rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
         each single step of the equational ones, so what they can conclude is never waiting
-        behind the growth of the equational closure. The block (a chunk, and a single round) is
-        ``None`` otherwise.
+        behind the growth of the equational closure. The block (a chunk, a single round, and the
+        number of directed rulesets in a round) is ``None`` otherwise.
         """
         if phase not in self._run_cache:
             names = [n for n in self.rs.rulesets_in(phase) if any(
@@ -559,7 +559,7 @@ class Program:
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
                 block = (egraph.parse_program(
                     f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
-                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"))
+                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"), len(directed))
                 names = [n for n in names if n not in directed]
             step = " ".join(f"(run {rs_name(n)})" for n in names)
             # a block call always ends with the helpers saturated, so a step after one does
@@ -599,6 +599,7 @@ class Session:
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
         self._enodes: int | None = None  # the e-node count, while no call may have changed it
+        self._settled = False  # see _call
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
         self.watched: dict[str, str] = {}
@@ -758,10 +759,11 @@ class Session:
                 while rounds < DIRECTED_REPEAT:
                     # whole chunks while far from the node limit, single rounds near it
                     chunk = n_nodes * 64 < lim.enodes
-                    changed, n_nodes = self._call(block[0] if chunk else block[1], sized=True)
+                    changed, n_nodes = self._call(block[0] if chunk else block[1], sized=True,
+                                                  settle=block[2])
                     rounds += DIRECTED_CHUNK if chunk else 1
                     reason = self._over(lim, n_nodes)
-                    if reason or not changed:
+                    if reason or not changed or self._settled:
                         break
                 if reason:
                     break
@@ -791,13 +793,18 @@ class Session:
         self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
         return reason
 
-    def _call(self, cmds, sized: bool = False):
+    def _call(self, cmds, sized: bool = False, settle: int = 0):
         """Run parsed commands; count matches per rule; True when the e-graph changed.
 
         With ``sized``, the e-node count is read in the same egglog call and returned too:
-        ``(changed, enodes)``.
+        ``(changed, enodes)``. With ``settle`` (the number of ruleset runs in a round of a
+        repeated schedule), :attr:`_settled` records whether the last round changed nothing:
+        its runs and the run before them report no change (a saturation's last, unchanged
+        iteration is not reported, so the run before is the previous round's), i.e. the
+        repetition reached its fixpoint and running it again would be a no-op.
         """
         self._enodes = None
+        self._settled = False
         try:
             out = self.eg.run_program(*cmds, *self.p._print_size) if sized \
                 else self.eg.run_program(*cmds)
@@ -818,6 +825,10 @@ class Session:
         if not changed:
             last = report.iterations[-1:]
             changed = bool(last) and last[0].rule_set_report.changed
+        elif settle:
+            tail = report.iterations[-settle - 1:]
+            self._settled = len(tail) == settle + 1 and not any(
+                it.rule_set_report.changed for it in tail)
         if not sized:
             return changed
         self._enodes = self._count(out[-1].sizes)
