@@ -30,7 +30,7 @@ from .terms import CTOR_TO_OP, OPS, Term, make, post_order
 logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
 
 SORT = "M"
-_HELPER_RULESETS = ("typing", "analysis")
+HELPERS = "helpers"  # the ruleset of the typing and analysis rules
 DIRECTED_REPEAT = 32
 DIRECTED_CHUNK = 4
 PROV = "P_"  # prefix of the provenance tables (see declarations)
@@ -131,8 +131,11 @@ def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
            f"(function cols ({SORT}) i64 :no-merge)",
            f"(relation isconst ({SORT}))",
            f"(relation varying ({SORT}))",
-           f"(relation isfree ({SORT}))"]
-    out.extend(f"(ruleset {name})" for name in _HELPER_RULESETS)
+           f"(relation isfree ({SORT}))",
+           # an inserted variable with its shape, constant or not (see Session.add)
+           f"(relation constvar ({SORT} i64 i64))",
+           f"(relation varyvar ({SORT} i64 i64))"]
+    out.append(f"(ruleset {HELPERS})")
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
     out.extend(_analysis_rules())
@@ -190,7 +193,7 @@ def _typing_rules() -> list[str]:
                 facts.append(f"(= {which}_x ({f} a{spec[1]})) (= {which}_y ({f} a{spec[2]}))")
                 vals.append(f"(* {which}_x {which}_y)")
         out.append(f"(rule ({' '.join(facts)}) ((set (rows e) {vals[0]}) (set (cols e) {vals[1]})) "
-                   f":ruleset typing :name \"~type-{o.name}\")")
+                   f":ruleset {HELPERS} :name \"~type-{o.name}\")")
     return out
 
 
@@ -202,15 +205,18 @@ def _analysis_rules() -> list[str]:
         pat, args = _pattern_of(o)
         margs = [a for a in args if a.startswith("a")]
         facts = " ".join(f"(isconst {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset analysis "
+        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset {HELPERS} "
                    f":name \"~const-{o.name}\")")
         free = " ".join(f"(isfree {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset analysis "
+        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset {HELPERS} "
                    f":name \"~free-{o.name}\")")
         for a in margs:
-            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset analysis "
+            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset {HELPERS} "
                        f":name \"~vary-{o.name}-{a}\")")
-    out.append('(rule ((= e (D a))) ((varying e)) :ruleset analysis :name "~vary-d")')
+    out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {HELPERS} :name "~vary-d")')
+    for rel, extra in (("constvar", " (isconst e)"), ("varyvar", "")):
+        out.append(f"(rule (({rel} e r c)) ((set (rows e) r) (set (cols e) c) (isfree e){extra}) "
+                   f':ruleset {HELPERS} :name "~{rel}")')
     return out
 
 
@@ -503,6 +509,9 @@ class Program:
         self._pool = threading.local()
         self._push = probe.parse_program("(push)")
         self._pop = probe.parse_program("(pop)")
+        self._print_size = probe.parse_program("(print-size)")
+        self._counted: dict[str, bool] = {}  # table name -> whether its rows are term e-nodes
+        self._rule_base: dict[str, str | None] = {}  # egglog rule name -> counted name
         self._origin = probe.parse_program("(run origin 1)") if provenance else None
 
     def acquire(self):
@@ -528,32 +537,35 @@ class Program:
         g.run_program(*self._pop)
         self._pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list] | None, list]:
-        """One iteration of ``phase`` as (directed block, step): shapes and analyses first, then
-        the phase's rulesets.
+    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list]:
+        """One iteration of ``phase`` as (directed block, step): shapes and analyses first (at the
+        end of the block, when there is one), then the phase's rulesets.
 
         In a phase that also has equations, rulesets made only of directed rules (like
         ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
         rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
         each single step of the equational ones, so what they can conclude is never waiting
-        behind the growth of the equational closure. The block (a chunk, and a single round) is
-        ``None`` otherwise.
+        behind the growth of the equational closure. The block (a chunk, a single round, and the
+        number of directed rulesets in a round) is ``None`` otherwise.
         """
         if phase not in self._run_cache:
             names = [n for n in self.rs.rulesets_in(phase) if any(
                 r.ruleset == n for r in self.rs.rules)]
             directed = [n for n in names if all(r.directed for r in self.rs.rules
                                                 if r.ruleset == n)]
-            helpers = "(saturate (seq (run typing) (run analysis)))"
+            helpers = f"(saturate (run {HELPERS}))"
             block = None
             if directed and len(directed) < len(names):
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
                 block = (egraph.parse_program(
                     f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
-                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"))
+                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"), len(directed))
                 names = [n for n in names if n not in directed]
             step = " ".join(f"(run {rs_name(n)})" for n in names)
+            # a block call always ends with the helpers saturated, so a step after one does
+            # not run them again
             self._run_cache[phase] = (block, egraph.parse_program(
+                f"(run-schedule (seq {step}))" if block else
                 f"(run-schedule {helpers} (seq {step}))"))
         return self._run_cache[phase]
 
@@ -586,6 +598,8 @@ class Session:
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._n = 0
+        self._enodes: int | None = None  # the e-node count, while no call may have changed it
+        self._settled = False  # see _call
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
         self.watched: dict[str, str] = {}
@@ -594,6 +608,7 @@ class Session:
 
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
+        self._enodes = None
         self.eg.run_program(*self.p._pop)
         self.eg.run_program(*self.p._push)
         self.var_shapes = {}
@@ -617,6 +632,7 @@ class Session:
         self.close()
 
     def run(self, text: str):
+        self._enodes = None
         try:
             return self.eg.run_program(*self.eg.parse_program(text))
         except BaseException as e:
@@ -646,7 +662,8 @@ class Session:
         """Insert a term; returns the name of its e-class handle.
 
         Every variable is marked free of differentials, and constant unless it is in
-        ``varying`` (the variable of differentiation).
+        ``varying`` (the variable of differentiation), and gets its shape: from one
+        ``constvar``/``varyvar`` fact, unpacked by the helper rules before the next step.
         """
         from .terms import var_shapes
 
@@ -655,12 +672,9 @@ class Session:
             if name in self.var_shapes:
                 continue
             self.var_shapes[name] = shape
-            v = f"(Var {_str(name)})"
-            cmds.append(f"(set (rows {v}) {self.codec.encode(shape[0])})")
-            cmds.append(f"(set (cols {v}) {self.codec.encode(shape[1])})")
-            cmds.append(f"(isfree {v})")
-            if name not in varying:
-                cmds.append(f"(isconst {v})")
+            # one fact per variable (a command costs more than the rule that unpacks it)
+            cmds.append(f"({'varyvar' if name in varying else 'constvar'} (Var {_str(name)}) "
+                        f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
         self._n += 1
         handle = f"$t{self._n}"
         lets, expr = term_sexpr(t, self.codec, f"$s{self._n}_")
@@ -699,9 +713,25 @@ class Session:
                                "made_by": made_by(data, t, prev, index) if data else []})
 
     def size(self) -> int:
-        out = self.run("(print-size)")
-        return sum(n for name, n in out[0].sizes
-                   if name[0].isupper() and not name.startswith(PROV))
+        """The number of term e-nodes (rows of the constructor tables)."""
+        if self._enodes is None:
+            try:
+                out = self.eg.run_program(*self.p._print_size)
+            except BaseException as e:
+                raise self._failure(e) from None
+            self._enodes = self._count(out[0].sizes)
+        return self._enodes
+
+    def _count(self, sizes) -> int:
+        counted = self.p._counted
+        n = 0
+        for name, k in sizes:
+            c = counted.get(name)
+            if c is None:
+                c = counted[name] = name[0].isupper() and not name.startswith(PROV)
+            if c:
+                n += k
+        return n
 
     def eclasses(self) -> int:
         frozen = self.eg.freeze()
@@ -729,17 +759,16 @@ class Session:
                 while rounds < DIRECTED_REPEAT:
                     # whole chunks while far from the node limit, single rounds near it
                     chunk = n_nodes * 64 < lim.enodes
-                    changed = self._call(block[0] if chunk else block[1])
+                    changed, n_nodes = self._call(block[0] if chunk else block[1], sized=True,
+                                                  settle=block[2])
                     rounds += DIRECTED_CHUNK if chunk else 1
-                    n_nodes = self.size()
                     reason = self._over(lim, n_nodes)
-                    if reason or not changed:
+                    if reason or not changed or self._settled:
                         break
                 if reason:
                     break
-            changed = self._call(step)
+            changed, n_nodes = self._call(step, sized=True)
             iters += 1
-            n_nodes = self.size()
             entry = {"phase": phase, "iteration": iters, "enodes": n_nodes,
                      "seconds": time.perf_counter() - self.t0}
             if traced:  # also e-classes and the matches of each rule in this iteration
@@ -764,21 +793,46 @@ class Session:
         self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
         return reason
 
-    def _call(self, cmds) -> bool:
-        """Run parsed commands; count matches per rule; True when the e-graph changed."""
+    def _call(self, cmds, sized: bool = False, settle: int = 0):
+        """Run parsed commands; count matches per rule; True when the e-graph changed.
+
+        With ``sized``, the e-node count is read in the same egglog call and returned too:
+        ``(changed, enodes)``. With ``settle`` (the number of ruleset runs in a round of a
+        repeated schedule), :attr:`_settled` records whether the last round changed nothing:
+        its runs and the run before them report no change (a saturation's last, unchanged
+        iteration is not reported, so the run before is the previous round's), i.e. the
+        repetition reached its fixpoint and running it again would be a no-op.
+        """
+        self._enodes = None
+        self._settled = False
         try:
-            out = self.eg.run_program(*cmds)
+            out = self.eg.run_program(*cmds, *self.p._print_size) if sized \
+                else self.eg.run_program(*cmds)
         except BaseException as e:
             raise self._failure(e) from None
-        report = out[-1].report
+        report = out[-2 if sized else -1].report
+        bases, matches = self.p._rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
-            if rname.startswith("~"):
-                continue
-            base = rname[:-2] if rname.endswith("<-") else rname
-            self.matches[base] = self.matches.get(base, 0) + n
-        changed = any(it.rule_set_report.changed for it in report.iterations[-1:]) \
-            if report.iterations else False
-        return changed or report.updated
+            base = bases.get(rname, 0)
+            if base == 0:
+                base = bases[rname] = None if rname.startswith("~") else \
+                    rname[:-2] if rname.endswith("<-") else rname
+            if base is not None:
+                matches[base] = matches.get(base, 0) + n
+        # each access to ``iterations`` converts every iteration's report: read it only when
+        # ``updated`` does not settle the answer
+        changed = report.updated
+        if not changed:
+            last = report.iterations[-1:]
+            changed = bool(last) and last[0].rule_set_report.changed
+        elif settle:
+            tail = report.iterations[-settle - 1:]
+            self._settled = len(tail) == settle + 1 and not any(
+                it.rule_set_report.changed for it in tail)
+        if not sized:
+            return changed
+        self._enodes = self._count(out[-1].sizes)
+        return changed, self._enodes
 
     def _over(self, lim: Limits, n_nodes: int) -> str:
         """The limit reached with ``n_nodes`` e-nodes in the graph, or ``""``."""
@@ -791,7 +845,9 @@ class Session:
         return ""
 
     def extract(self, handle: str) -> Term:
+        n = self._enodes
         out = self.run(f"(extract {handle})")
+        self._enodes = n  # extraction reads the e-graph only
         best = out[0]
         return self.to_term(best.termdag, best.term)
 

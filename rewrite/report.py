@@ -68,16 +68,27 @@ class Limits:
                                float(_env_number("TRACEGRAD_MAX_MEMORY_MB", 2048.0)))
 
 
+_statm: tuple[int, int] | None = None  # (pid, descriptor of that process's /proc/self/statm)
+_PAGE_MB = 0.0
+
+
 def rss_mb() -> float:
     """This process's resident memory in MB (Linux ``/proc``; elsewhere the peak so far).
+
+    The ``statm`` file stays open (reopened in a forked child) and is re-read in place: the
+    limit check reads it after every call into the e-graph.
 
     >>> rss_mb() > 0
     True
     """
+    global _statm, _PAGE_MB
     try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
+        pid = os.getpid()
+        if _statm is None or _statm[0] != pid:
+            _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+            _statm = (pid, os.open("/proc/self/statm", os.O_RDONLY))
+        return int(os.pread(_statm[1], 256, 0).split()[1]) * _PAGE_MB
+    except (OSError, ValueError, IndexError, AttributeError):
         import resource
         import sys
 
