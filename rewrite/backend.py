@@ -10,6 +10,7 @@ and ``isconst``/``varying`` record which classes are free of, or depend on, the 
 from __future__ import annotations
 
 import ast
+import itertools
 import logging
 import threading
 import time
@@ -35,6 +36,11 @@ DIRECTED_REPEAT = 32
 DIRECTED_CHUNK = 4
 PROV = "P_"  # prefix of the provenance tables (see declarations)
 TRAIL_MAX_ENODES = 20_000  # larger e-graphs are not serialized per step to name rules
+# Handles of inserted terms ($t<n>, and $s<n>_<k> for their shared subterms) are numbered once
+# per process, not per session: a pooled e-graph is reused through push/pop, and egglog can
+# resolve a global whose name was bound in an earlier (popped) session to a stale binding, so
+# that the inserted term silently differs from the one given. A name is never bound twice.
+_HANDLE_NUMBERS = itertools.count(1)
 
 
 class EngineError(TracegradError):
@@ -597,7 +603,6 @@ class Session:
         self.t0 = time.perf_counter()
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
-        self._n = 0
         self._enodes: int | None = None  # the e-node count, while no call may have changed it
         self._settled = False  # see _call
         # the derivation trail (provenance programs only): watched handles, extracted after
@@ -675,9 +680,9 @@ class Session:
             # one fact per variable (a command costs more than the rule that unpacks it)
             cmds.append(f"({'varyvar' if name in varying else 'constvar'} (Var {_str(name)}) "
                         f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
-        self._n += 1
-        handle = f"$t{self._n}"
-        lets, expr = term_sexpr(t, self.codec, f"$s{self._n}_")
+        n = next(_HANDLE_NUMBERS)
+        handle = f"$t{n}"
+        lets, expr = term_sexpr(t, self.codec, f"$s{n}_")
         cmds += lets
         cmds.append(f"(let {handle} {expr})")
         self.run("\n".join(cmds))
