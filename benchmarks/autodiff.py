@@ -266,7 +266,7 @@ def run(quick: bool = False, sizes: list[int] | None = None, problems: list[str]
     for b in BACKENDS:
         payload = {"backend": b, "problems": problems, "sizes": sizes, "repeats": repeats, "threads": threads}
         got, err = run_worker("benchmarks.autodiff", "worker", payload, timeout=1800,
-                              extra_env=thread_env(threads) if threads else None)
+                              extra_env=thread_env(threads) if threads else None, cpus=threads)
         if any("skip" in r for r in got):
             skipped.append(b)
             log(f"[c] {b}: not installed, skipped")

@@ -160,19 +160,28 @@ def thread_env(n: int) -> dict[str, str]:
 
 
 def run_worker(module: str, func: str, payload: dict, timeout: float,
-               extra_env: dict[str, str] | None = None) -> tuple[list[dict], str | None]:
+               extra_env: dict[str, str] | None = None,
+               cpus: int | None = None) -> tuple[list[dict], str | None]:
     """Run ``module.func(payload)`` in a fresh Python process; it prints one JSON object a line.
 
-    Returns the objects printed (also when the process is killed on ``timeout``) and an error
-    description (``None`` when the process exited cleanly).
+    ``cpus``: the process may run on that many cores only (where the OS supports CPU affinity),
+    whatever threads its libraries start. Returns the objects printed (also when the process is
+    killed on ``timeout``) and an error description (``None`` when the process exited cleanly).
     """
     code = (f"import json, sys; from {module} import {func}; "
             f"{func}(json.loads(sys.stdin.read()))")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra_env or {})
+    pin = None
+    if cpus and hasattr(os, "sched_setaffinity"):
+        cores = set(sorted(os.sched_getaffinity(0))[:cpus])
+
+        def pin() -> None:
+            os.sched_setaffinity(0, cores)
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=pin)
     error = None
     try:
         out, err = proc.communicate(json.dumps(payload), timeout=timeout)

@@ -147,8 +147,9 @@ def write(out: Path, md: Path) -> Path:
         if c.get("threads"):
             L += [f"Every backend limited to {c['threads']} math-library thread(s) (`--threads`, set through "
                   "`OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS`, `torch.set_num_threads` and "
-                  "`XLA_FLAGS`): a like-for-like comparison, and stable on a shared machine where "
-                  "multi-threaded BLAS stalls whenever another process holds a core.", ""]
+                  "`XLA_FLAGS`) and its process pinned to as many cores (CPU affinity; XLA does not "
+                  "honour the thread flags): a like-for-like comparison, and stable on a shared machine "
+                  "where multi-threaded BLAS stalls whenever another process holds a core.", ""]
         if c.get("failures"):
             L += [f"Backend processes that did not finish: {c['failures']}", ""]
         if c.get("skipped"):

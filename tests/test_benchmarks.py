@@ -89,3 +89,16 @@ def test_part_d_rows_summary_and_markdown(tmp_path):
     assert "## d. Generated second-order code against autodiff" in text
     assert "### trace-quadratic: `f = tr(X'*A*X)`" in text
     assert "kron(eye(k), A + A')" in text or "kron(eye(k), A' + A)" in text
+
+
+def test_worker_process_can_be_pinned_to_one_core():
+    import os
+
+    from benchmarks.common import run_worker
+
+    rows, err = run_worker("benchmarks.common", "emit", {"ok": 1}, timeout=60, cpus=1)
+    assert err is None and rows == [{"ok": 1}]
+    if hasattr(os, "sched_getaffinity"):
+        code = "import os, json; print(json.dumps({'cores': len(os.sched_getaffinity(0))}))"
+        rows, err = run_worker("builtins", "exec", code, timeout=60, cpus=1)
+        assert err is None and rows == [{"cores": 1}]
