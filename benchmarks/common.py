@@ -173,15 +173,11 @@ def run_worker(module: str, func: str, payload: dict, timeout: float,
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra_env or {})
-    pin = None
-    if cpus and hasattr(os, "sched_setaffinity"):
-        cores = set(sorted(os.sched_getaffinity(0))[:cpus])
-
-        def pin() -> None:
-            os.sched_setaffinity(0, cores)
+    if cpus and hasattr(os, "sched_setaffinity"):  # pinned before any library starts threads
+        cores = sorted(os.sched_getaffinity(0))[:cpus]
+        code = f"import os; os.sched_setaffinity(0, {cores!r}); {code}"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=pin)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     error = None
     try:
         out, err = proc.communicate(json.dumps(payload), timeout=timeout)
