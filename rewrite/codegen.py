@@ -515,6 +515,9 @@ class _Emitter:
         self.alts: dict[str, list[tuple[str, str]]] = {}
         #: temporaries computed as ``left @ right``, with their operands
         self.products: dict[str, tuple[_Val, _Val]] = {}
+        #: arrays that may be views of the temporaries they are computed from (``np.diagonal``,
+        #: reshapes): those temporaries must outlive them
+        self.views: dict[str, frozenset[str]] = {}
 
     # bookkeeping
     def bind(self, src: str, scalar: bool, fresh: tuple | None = None,
@@ -528,6 +531,8 @@ class _Emitter:
             self.fresh[name] = fresh
             if alts:
                 self.alts[name] = list(alts)
+        elif not scalar and deps:
+            self.views[name] = deps
         return _Val(name, scalar)
 
     def inplace(self, op: str, args: Sequence[_Val], shape: tuple) -> list[tuple[str, str]]:
@@ -550,6 +555,9 @@ class _Emitter:
                 last[w] = i
         for w in roots:
             last[w] = len(lines)
+        for name, _ in reversed(lines):  # a temporary lives as long as any view of it
+            for d in self.views.get(name, ()):
+                last[d] = max(last.get(d, -1), last.get(name, -1))
         out = []
         for i, (name, src) in enumerate(lines):
             for x, alt in self.alts.get(name, ()):

@@ -288,6 +288,24 @@ def test_an_inverse_needed_anyway_is_multiplied_not_solved():
     assert load(src).check_gradient(**env) < 1e-6
 
 
+@pytest.mark.parametrize("expr", ["sum(diag(X*A) .* diag(exp(X*A)))",
+                                  "vec(X*A)'*vec(exp(X*A))",
+                                  "sum(diag(X*A) .* diag(tanh(X*A) + X*A))"])
+def test_a_temporary_is_not_overwritten_while_a_view_of_it_is_alive(expr):
+    # diag(M) is np.diagonal(M), a view: exp(M) must not be computed into M's array while the
+    # view is still to be read
+    g = rw.gradient(expr, "X", {"X": (4, 4), "A": (4, 4)})
+    mod = load(codegen(g))
+    rng = np.random.default_rng(8)
+    env = {"X": 0.3 * rng.normal(size=(4, 4)), "A": rng.normal(size=(4, 4))}
+    f = evaluate(g.f, env, g.registry)[0, 0]
+    np.testing.assert_allclose(mod.objective(**env), f, rtol=1e-12)
+    got_f, grad = mod.f_and_grad(**env)
+    np.testing.assert_allclose(got_f, f, rtol=1e-12)
+    np.testing.assert_allclose(grad, evaluate(g.term, env, g.registry), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mod.gradient(**env), grad, rtol=1e-12)
+
+
 def test_large_temporaries_are_overwritten_not_reallocated():
     import tracemalloc
 
