@@ -604,7 +604,6 @@ class Session:
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
         self._enodes: int | None = None  # the e-node count, while no call may have changed it
-        self._settled = False  # see _call
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
         self.watched: dict[str, str] = {}
@@ -764,15 +763,15 @@ class Session:
                 while rounds < DIRECTED_REPEAT:
                     # whole chunks while far from the node limit, single rounds near it
                     chunk = n_nodes * 64 < lim.enodes
-                    changed, n_nodes = self._call(block[0] if chunk else block[1], sized=True,
-                                                  settle=block[2])
+                    changed, n_nodes, settled = self._call(block[0] if chunk else block[1],
+                                                           settle=block[2])
                     rounds += DIRECTED_CHUNK if chunk else 1
                     reason = self._over(lim, n_nodes)
-                    if reason or not changed or self._settled:
+                    if reason or not changed or settled:
                         break
                 if reason:
                     break
-            changed, n_nodes = self._call(step, sized=True)
+            changed, n_nodes, _ = self._call(step)
             iters += 1
             entry = {"phase": phase, "iteration": iters, "enodes": n_nodes,
                      "seconds": time.perf_counter() - self.t0}
@@ -798,24 +797,21 @@ class Session:
         self.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
         return reason
 
-    def _call(self, cmds, sized: bool = False, settle: int = 0):
-        """Run parsed commands; count matches per rule; True when the e-graph changed.
-
-        With ``sized``, the e-node count is read in the same egglog call and returned too:
-        ``(changed, enodes)``. With ``settle`` (the number of ruleset runs in a round of a
-        repeated schedule), :attr:`_settled` records whether the last round changed nothing:
-        its runs and the run before them report no change (a saturation's last, unchanged
-        iteration is not reported, so the run before is the previous round's), i.e. the
-        repetition reached its fixpoint and running it again would be a no-op.
+    def _call(self, cmds, settle: int = 0) -> tuple[bool, int, bool]:
+        """Run parsed commands and count matches per rule; returns ``(changed, enodes,
+        settled)``: whether the e-graph changed, its e-node count (read in the same egglog call)
+        and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule),
+        whether the last round changed nothing: its runs and the run before them report no change
+        (a saturation's last, unchanged iteration is not reported, so the run before is the
+        previous round's), i.e. the repetition reached its fixpoint and running it again would
+        be a no-op.
         """
         self._enodes = None
-        self._settled = False
         try:
-            out = self.eg.run_program(*cmds, *self.p._print_size) if sized \
-                else self.eg.run_program(*cmds)
+            out = self.eg.run_program(*cmds, *self.p._print_size)
         except BaseException as e:
             raise self._failure(e) from None
-        report = out[-2 if sized else -1].report
+        report = out[-2].report
         bases, matches = self.p._rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
             base = bases.get(rname, 0)
@@ -826,18 +822,16 @@ class Session:
                 matches[base] = matches.get(base, 0) + n
         # each access to ``iterations`` converts every iteration's report: read it only when
         # ``updated`` does not settle the answer
-        changed = report.updated
+        changed, settled = report.updated, False
         if not changed:
             last = report.iterations[-1:]
             changed = bool(last) and last[0].rule_set_report.changed
         elif settle:
             tail = report.iterations[-settle - 1:]
-            self._settled = len(tail) == settle + 1 and not any(
+            settled = len(tail) == settle + 1 and not any(
                 it.rule_set_report.changed for it in tail)
-        if not sized:
-            return changed
         self._enodes = self._count(out[-1].sizes)
-        return changed, self._enodes
+        return changed, self._enodes, settled
 
     def _over(self, lim: Limits, n_nodes: int) -> str:
         """The limit reached with ``n_nodes`` e-nodes in the graph, or ``""``."""
