@@ -12,6 +12,7 @@ import pytest
 from conftest import public_cases
 from hypothesis import given
 from hypothesis import strategies as st
+from test_properties import matrix_expr
 from test_public_cases import assumptions
 
 import rewrite as rw
@@ -570,26 +571,16 @@ def test_second_order_cli_prints_module(capsys):
     assert "def check_jacobian(" in capsys.readouterr().out
 
 
+#: X and the constants C{r}{c} that test_properties.matrix_expr draws for a 3×3 X
+VIEW_SHAPES = {"X": (3, 3), **{f"C{r}{c}": (r, c) for r in (2, 3, 4) for c in (2, 3, 4)}}
+
+
 @st.composite
 def view_heavy_objective(draw):
-    """A random objective in which products and elementwise functions of X meet diag() and vec()
-    (NumPy views) and transposes, so that buffer reuse in generated code meets views."""
-
-    def mat(depth):
-        if depth == 0:
-            return draw(st.sampled_from(["X", "A", "X'", "A*X", "X*A"]))
-        kind = draw(st.sampled_from(["fn", "mul", "add", "had", "t", "scale"]))
-        if kind == "fn":
-            return f"{draw(st.sampled_from(['exp', 'tanh', 'sin', 'sigmoid']))}({mat(depth - 1)})"
-        if kind == "t":
-            return f"({mat(depth - 1)})'"
-        if kind == "scale":
-            return f"(0.5*{mat(depth - 1)})"
-        sym = {"mul": "*", "add": " + ", "had": " .* "}[kind]
-        return f"({mat(depth - 1)}{sym}{mat(depth - 1)})"
-
-    m = mat(draw(st.integers(0, 2)))  # used twice: once through a view, once transformed
-    h = draw(st.sampled_from(["exp({})", "tanh({})", "({} .* {})", "(0.5*{} + A)", "({})'",
+    """A random objective using a random 3×3 matrix M twice, once through diag(), vec() or a
+    product and once transformed, so that buffer reuse in generated code meets NumPy views."""
+    m = draw(matrix_expr((3, 3), draw(st.integers(0, 2)), (3, 3)))
+    h = draw(st.sampled_from(["exp({})", "tanh({})", "({} .* {})", "(0.5*{} + C33)", "({})'",
                               "sigmoid({})", "{}*{}"]))
     other = h.replace("{}", m)
     kind = draw(st.sampled_from(["diag", "vec", "sum"]))
@@ -604,13 +595,13 @@ def view_heavy_objective(draw):
 @given(view_heavy_objective())
 def test_generated_numpy_code_with_views_agrees_with_the_interpreter(expr):
     try:
-        g = rw.gradient(expr, "X", {"X": (3, 3), "A": (3, 3)})
+        g = rw.gradient(expr, "X", VIEW_SHAPES)
     except rw.TracegradError:
         return
     mod = load(codegen(g))
     rng = np.random.default_rng(9)
-    env = {"X": 0.3 * rng.normal(size=(3, 3)), "A": 0.5 * rng.normal(size=(3, 3))}
-    env = {k: env[k] for k in _var_shapes(g.f)}
+    env = {k: (0.3 if k == "X" else 0.5) * rng.normal(size=shape)
+           for k, shape in _var_shapes(g.f).items()}
     before = {k: v.copy() for k, v in env.items()}
     f = evaluate(g.f, env, g.registry)[0, 0]
     grad = evaluate(g.term, env, g.registry)
