@@ -168,7 +168,7 @@ def engine_backend(backend: str):
     def make(name: str, data: dict):
         ns: dict = {}
         exec(compile(codegen(gradient(name), backend), f"<tracegrad {name} {backend}>", "exec"), ns)
-        fg = ns.get("gradient") or ns["f_and_grad"]  # the gradient alone, like jax.grad
+        fg = ns["gradient"]  # the gradient alone, like jax.grad
         args = data
         if backend == "jax":
             import jax
@@ -188,8 +188,7 @@ def engine_backend(backend: str):
             args = {k: torch.as_tensor(v, dtype=torch.float64) if np.ndim(v) else v for k, v in data.items()}
 
         def call():
-            out = fg(**args)
-            g = out[1] if isinstance(out, tuple | list) and len(out) == 2 else out
+            g = fg(**args)
             if hasattr(g, "block_until_ready"):
                 g.block_until_ready()
             return np.asarray(g)

@@ -733,7 +733,7 @@ class _Emitter:
             src += f" {'-' if neg else '+'} {v.src}"
         alts = []
         for k, (neg, v) in enumerate(vals):
-            if neg or not self.inplace("+", [v], t.shape):
+            if neg or not self.b.ufuncs or self.fresh.get(v.src) != t.shape:
                 continue
             acc = v.src  # accumulate the other terms into v's array
             for neg2, w in vals[:k] + vals[k + 1:]:
