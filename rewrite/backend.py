@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -23,7 +24,7 @@ import egglog.bindings as eg
 from .errors import CanonicalFormError, LimitError, TracegradError, UnsupportedError
 from .parse import Elaborator
 from .report import Limits, Report, rss_mb
-from .rules import SUBSUMING_PHASES, Rule, RuleSet
+from .rules import PHASES, SUBSUMING_PHASES, Rule, RuleSet
 from .terms import CTOR_TO_OP, OPS, Term, make, post_order
 
 # egglog logs a failed extraction before raising it; the engine turns the failure into a typed
@@ -31,7 +32,13 @@ from .terms import CTOR_TO_OP, OPS, Term, make, post_order
 logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
 
 SORT = "M"
-HELPERS = "helpers"  # the ruleset of the typing and analysis rules
+# Helper rulesets: typing (always) and one per analysis, each named after the side condition it
+# serves. A phase runs only the analyses its rules test (see :func:`phase_analyses`), with the
+# typing rules, as one combined ruleset; an analysis a phase skips catches up (egglog matches a
+# rule against everything added since that rule last ran) in the next phase that needs it.
+TYPING = "h_type"
+ANALYSES = {"const": ("isconst", "h_const"), "free": ("isfree", "h_free"),
+            "varying": ("varying", "h_vary")}
 DIRECTED_REPEAT = 32
 DIRECTED_CHUNK = 4
 PROV = "P_"  # prefix of the provenance tables (see declarations)
@@ -119,8 +126,41 @@ def _signature(o) -> list[str]:
     return [SORT] * o.arity
 
 
-def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
-    """The sort, its constructors, shape functions, analyses and helper rulesets.
+def phase_analyses(rs: RuleSet, phases: Iterable[str] = PHASES) -> dict[str, tuple[str, ...]]:
+    """For each of ``phases``, the analyses (condition kinds of :data:`ANALYSES`) it keeps up to
+    date: those its rules test (close also ``free``, which the engine reads after it:
+    :meth:`Session.is_free`).
+
+    A replacing (subsuming) phase keeps every analysis of the program up to date: an analysis
+    that skipped it could not catch up later on the e-nodes it replaced, and a class whose
+    remaining e-nodes only form a cycle would never get the fact.
+
+    >>> from rewrite.rules import stock_ruleset
+    >>> phase_analyses(stock_ruleset(), ("expand", "close", "simplify"))
+    {'expand': ('const', 'free', 'varying'), 'close': ('free', 'varying'), 'simplify': ()}
+    """
+    used: dict[str, set[str]] = {ph: set() for ph in phases}
+    used.get("close", set()).add("free")
+    for r in rs.rules:
+        kinds = used.get(rs.phases[r.ruleset])
+        if kinds is not None:
+            kinds.update(c.kind for c in r.conditions if c.kind in ANALYSES)
+    every = set().union(*used.values())
+    for ph in used:
+        if ph in SUBSUMING_PHASES:
+            used[ph] = every
+    return {ph: tuple(k for k in ANALYSES if k in kinds) for ph, kinds in used.items()}
+
+
+def helpers_of(phase: str) -> str:
+    """The combined helper ruleset of ``phase`` (typing plus the analyses it tests)."""
+    return "helpers_" + rs_name(phase)
+
+
+def declarations(ruleset_names: list[str], analyses: dict[str, tuple[str, ...]],
+                 provenance: bool = False) -> str:
+    """The sort, its constructors, shape functions, analyses and helper rulesets
+    (``analyses``: the analyses of each phase, :func:`phase_analyses`).
 
     With ``provenance``, every constructor ``C`` gets a table ``P_C`` (same arguments, a
     ``String`` value, first write wins) naming the rule that created each e-node, and a helper
@@ -141,10 +181,14 @@ def declarations(ruleset_names: list[str], provenance: bool = False) -> str:
            # an inserted variable with its shape, constant or not (see Session.add)
            f"(relation constvar ({SORT} i64 i64))",
            f"(relation varyvar ({SORT} i64 i64))"]
-    out.append(f"(ruleset {HELPERS})")
+    needed = {k for kinds in analyses.values() for k in kinds}
+    out.extend(f"(ruleset {name})" for name in (TYPING, *(ANALYSES[k][1] for k in needed)))
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
-    out.extend(_analysis_rules())
+    out.extend(_analysis_rules(needed))
+    for phase, kinds in analyses.items():
+        parts = " ".join((TYPING, *(ANALYSES[k][1] for k in kinds)))
+        out.append(f"(unstable-combined-ruleset {helpers_of(phase)} {parts})")
     if provenance:
         out.append("(ruleset origin)")
         for o in OPS.values():
@@ -199,30 +243,36 @@ def _typing_rules() -> list[str]:
                 facts.append(f"(= {which}_x ({f} a{spec[1]})) (= {which}_y ({f} a{spec[2]}))")
                 vals.append(f"(* {which}_x {which}_y)")
         out.append(f"(rule ({' '.join(facts)}) ((set (rows e) {vals[0]}) (set (cols e) {vals[1]})) "
-                   f":ruleset {HELPERS} :name \"~type-{o.name}\")")
+                   f":ruleset {TYPING} :name \"~type-{o.name}\")")
     return out
 
 
-def _analysis_rules() -> list[str]:
+def _analysis_rules(needed: set[str]) -> list[str]:
+    """The rules of the analyses in ``needed`` (keys of :data:`ANALYSES`), and the unpacking of
+    the inserted variables' facts (typing)."""
     out = []
     for o in OPS.values():
         if o.name in ("var", "pvar", "d", "grad"):
             continue
         pat, args = _pattern_of(o)
         margs = [a for a in args if a.startswith("a")]
-        facts = " ".join(f"(isconst {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {facts}) ((isconst e)) :ruleset {HELPERS} "
-                   f":name \"~const-{o.name}\")")
-        free = " ".join(f"(isfree {a})" for a in margs)
-        out.append(f"(rule ((= e {pat}) {free}) ((isfree e)) :ruleset {HELPERS} "
-                   f":name \"~free-{o.name}\")")
-        for a in margs:
-            out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) :ruleset {HELPERS} "
-                       f":name \"~vary-{o.name}-{a}\")")
-    out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {HELPERS} :name "~vary-d")')
-    for rel, extra in (("constvar", " (isconst e)"), ("varyvar", "")):
-        out.append(f"(rule (({rel} e r c)) ((set (rows e) r) (set (cols e) c) (isfree e){extra}) "
-                   f':ruleset {HELPERS} :name "~{rel}")')
+        for kind in ("const", "free"):
+            if kind in needed:
+                rel, rs = ANALYSES[kind]
+                facts = " ".join(f"({rel} {a})" for a in margs)
+                out.append(f"(rule ((= e {pat}) {facts}) (({rel} e)) :ruleset {rs} "
+                           f":name \"~{kind}-{o.name}\")")
+        if "varying" in needed:
+            for a in margs:
+                out.append(f"(rule ((= e {pat}) (varying {a})) ((varying e)) "
+                           f":ruleset {ANALYSES['varying'][1]} :name \"~vary-{o.name}-{a}\")")
+    if "varying" in needed:
+        out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {ANALYSES["varying"][1]} '
+                   ':name "~vary-d")')
+    for rel, extra in (("constvar", ("const", "free")), ("varyvar", ("free",))):
+        facts = "".join(f" ({ANALYSES[k][0]} e)" for k in extra if k in needed)
+        out.append(f"(rule (({rel} e r c)) ((set (rows e) r) (set (cols e) c){facts}) "
+                   f':ruleset {TYPING} :name "~{rel}")')
     return out
 
 
@@ -496,14 +546,27 @@ def compile_rules(rs: RuleSet, codec: DimCodec, provenance: bool = False) -> str
 
 # ----------------------------------------------------------------------------- runs ----
 class Program:
-    """Declarations and compiled rules for one RuleSet, parsed once and replayed per e-graph."""
+    """Declarations and compiled rules for the ``phases`` of one RuleSet (default: all), parsed
+    once and replayed per e-graph.
 
-    def __init__(self, rs: RuleSet, provenance: bool = False) -> None:
+    A session's e-graph is a checkpoint of the loaded program, taken and restored per session;
+    both cost time in proportion to the rules compiled, so a session that runs a few phases
+    uses a program of just those (:meth:`rewrite.engine.Engine.program_for`).
+    """
+
+    def __init__(self, rs: RuleSet, provenance: bool = False,
+                 phases: Iterable[str] = PHASES) -> None:
+        self.phases = tuple(phases)
+        rs = RuleSet([r for r in rs.rules if rs.phases[r.ruleset] in self.phases],
+                     {n: ph for n, ph in rs.phases.items() if ph in self.phases},
+                     rs.functions, rs.files, rs.templates)
         self.rs = rs
         self.provenance = provenance
         self.codec = DimCodec()
         names = list(rs.phases)
-        text = (declarations(names, provenance) + "\n"
+        analyses = phase_analyses(rs, self.phases)
+        self.analyses = {k for kinds in analyses.values() for k in kinds}
+        text = (declarations(names, analyses, provenance) + "\n"
                 + compile_rules(rs, self.codec, provenance))
         self.text = text
         probe = eg.EGraph()
@@ -555,11 +618,14 @@ class Program:
         number of directed rulesets in a round) is ``None`` otherwise.
         """
         if phase not in self._run_cache:
+            if phase not in self.phases:
+                raise EngineError(f"internal: phase {phase!r} is not compiled in this program "
+                                  f"(phases: {', '.join(self.phases)})")
             names = [n for n in self.rs.rulesets_in(phase) if any(
                 r.ruleset == n for r in self.rs.rules)]
             directed = [n for n in names if all(r.directed for r in self.rs.rules
                                                 if r.ruleset == n)]
-            helpers = f"(saturate (run {HELPERS}))"
+            helpers = f"(saturate (run {helpers_of(phase)}))"
             block = None
             if directed and len(directed) < len(names):
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
@@ -887,8 +953,12 @@ class Session:
 
     def is_free(self, handle: str) -> bool:
         """Whether the class of ``handle`` holds a term free of differentials (``isfree``)."""
+        if "free" not in self.p.analyses:
+            raise EngineError("internal: is_free needs a program with the close phase")
         try:
-            self.eg.run_program(*self.eg.parse_program(f"(check (isfree {handle}))"))
+            # the phase that ran last may not have kept this analysis up to date
+            self.eg.run_program(*self.eg.parse_program(
+                f"(run-schedule (saturate (run {ANALYSES['free'][1]}))) (check (isfree {handle}))"))
             return True
         except eg.EggSmolError:
             return False

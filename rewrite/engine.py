@@ -18,7 +18,7 @@ from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
 from .printing import _summands, to_text
 from .report import Limits, Report
-from .rules import RuleSet, stock_ruleset, with_user_files
+from .rules import PHASES, RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
 from .terms import OPS, Term, contains, free_vars, make, post_order, size, var
@@ -29,6 +29,9 @@ SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
 #: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
 #: a transpose to its leaves
 TIDY_ITERATIONS = 32
+#: the phases of a derivation (the input's tidy, then expand and close); its simplification
+#: runs in a session of its own
+DERIVATION_PHASES = ("tidy", "expand", "close")
 
 
 class Engine:
@@ -41,29 +44,32 @@ class Engine:
         else:
             self.ruleset = with_user_files(list(rules or []), stock_ruleset())
         self.limits = limits or Limits()
-        self._program: Program | None = None
-        self._traced: Program | None = None
+        self._programs: dict[tuple[tuple[str, ...], bool], Program] = {}
         self._lock = threading.Lock()
 
     @property
     def functions(self):
         return self.ruleset.functions
 
-    @property
-    def program(self) -> Program:
+    def program_for(self, phases: Iterable[str] = PHASES, traced: bool = False) -> Program:
+        """The rules of ``phases`` compiled for egglog, once per engine and set of phases.
+
+        A session restores its e-graph from a checkpoint of the program, at a cost that grows
+        with the rules compiled, so each kind of session uses a program of just the phases it
+        runs. ``traced`` compiles them with rule provenance per e-node (slower; for ``steps``
+        and ``keep_egraph``).
+        """
+        key = (tuple(sorted(set(phases))), traced)
         with self._lock:
-            if self._program is None:
-                self._program = Program(self.ruleset)
-            return self._program
+            program = self._programs.get(key)
+            if program is None:
+                program = self._programs[key] = Program(self.ruleset, traced, key[0])
+            return program
 
     @property
-    def traced_program(self) -> Program:
-        """The rules compiled with rule provenance per e-node (slower; for ``steps`` and
-        ``keep_egraph``)."""
-        with self._lock:
-            if self._traced is None:
-                self._traced = Program(self.ruleset, provenance=True)
-            return self._traced
+    def program(self) -> Program:
+        """Every phase's rules (:meth:`program_for`)."""
+        return self.program_for()
 
     # -- input --------------------------------------------------------------------------
     def term(self, expr, shapes: dict | None = None) -> Term:
@@ -112,7 +118,7 @@ class Engine:
                              "wrap it in tr(), sum() or a norm")
         lim = limits or self.limits
         traced = keep_egraph or steps
-        s = Session(self.traced_program if traced else self.program, lim, pooled=not keep_egraph)
+        s = Session(self.program_for(DERIVATION_PHASES, traced), lim, pooled=not keep_egraph)
         trail: list[Step] = [Step("f", f, "input")]
         with s:
             x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
@@ -201,7 +207,7 @@ class Engine:
     def _simplify_round(self, t: Term, extra_phases: tuple[str, ...],
                         trail: list[Step] | None) -> tuple[Term, Report]:
         """One bounded tidy + simplify of ``canonical_sum(t)`` in a fresh e-graph."""
-        program = self.program if trail is None else self.traced_program
+        program = self.program_for((*extra_phases, "tidy", "simplify"), traced=trail is not None)
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             h = s.add(canonical_sum(t))
             if trail is not None:
@@ -236,7 +242,8 @@ class Engine:
         ta, tb = self._pair(a, b, shapes)
         if ta.shape != tb.shape:
             return False
-        with Session(self.program, Limits(**SIMPLIFY_LIMITS)) as s:
+        # the program of simplify() (a superset of the phases run here), compiled once for both
+        with Session(self.program_for(("close", "tidy", "simplify")), Limits(**SIMPLIFY_LIMITS)) as s:
             ha, hb = s.add(ta), s.add(tb)
             for ph in ("close", "simplify"):
                 if s.same_class(ha, hb):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import EngineError, Session
+from .engine import DERIVATION_PHASES
 from .errors import CanonicalFormError, LimitError, ShapeError, TracegradError, WrtError
 from .expr import Expr
 from .numeric import evaluate, instantiate_dims, random_point, relative_error
@@ -103,7 +104,7 @@ def jacobian_term(engine, F: Term, x: Term, limits: Limits | None = None) -> tup
     lim = limits or engine.limits
     if x.attr not in free_vars(F):
         return _zeros(F, x), Report("saturated", 0, 0, 0, 0.0, {}, [], [])
-    with Session(engine.program, lim) as s:
+    with Session(engine.program_for(DERIVATION_PHASES), lim) as s:
         root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr})
         reason = s.saturate("expand")
         if reason != "saturated":

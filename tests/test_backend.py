@@ -23,3 +23,50 @@ def test_pooled_sessions_never_bind_a_name_twice():
             graphs.add(id(s.eg))
     assert len(graphs) == 1  # one pooled e-graph, reused
     assert len(set(handles)) == len(handles)
+
+
+def test_a_program_compiles_only_its_phases_and_the_analyses_they_test():
+    """A session's e-graph is checkpointed per session at a cost that grows with the rules
+    loaded, so programs are compiled per set of phases; running a phase a program lacks is an
+    error, not a silent no-op."""
+    import re
+
+    import pytest
+
+    from rewrite.backend import EngineError, Program
+    from rewrite.rules import stock_ruleset
+
+    rs = stock_ruleset()
+    full = Program(rs)
+    polish = Program(rs, phases=("tidy", "simplify"))
+    def names(p: Program) -> set[str]:  # an equation compiles to two rules, one named "<name><-"
+        return {n.removesuffix("<-") for n in re.findall(r':name "([^"~][^"]*)"', p.text)}
+
+    assert names(polish) == {r.name for r in rs.rules
+                             if rs.phases[r.ruleset] in ("tidy", "simplify")}
+    assert names(polish) < names(full)
+    # neither tidy nor simplify tests const/free/varying: only the typing rules are loaded
+    assert "(isconst e)" in full.text and "(isconst e)" not in polish.text
+    assert polish.analyses == set() and full.analyses == {"const", "free", "varying"}
+    with Session(polish, Limits()) as s, pytest.raises(EngineError, match="not compiled"):
+        s.saturate("expand")
+    eng = default_engine()
+    assert eng.program_for(("simplify", "tidy")) is eng.program_for(("tidy", "simplify"))
+
+
+def test_a_replacing_phase_keeps_every_analysis_of_its_program():
+    """Expand replaces (subsumes) what it rewrites; had it not kept ``free`` up to date (only
+    close tests it), a class whose remaining e-nodes form a cycle after the replacement never
+    gets the fact, and this derivation ended without the canonical form."""
+    import numpy as np
+
+    import rewrite as rw
+    from rewrite.backend import phase_analyses
+    from rewrite.numeric import gradient_error
+    from rewrite.rules import stock_ruleset
+
+    sh = {"X": (1, 1), "K": (3, 3), "u": (3, 1), "v": (1, 3)}
+    g = rw.gradient("tr(K*((u*X*v) - (u*X*v)))", "X", sh)
+    assert gradient_error(g, np.random.default_rng(0))[2] < 1e-8
+    assert phase_analyses(stock_ruleset(), ("expand", "close"))["expand"] == (
+        "const", "free", "varying")
