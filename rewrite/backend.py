@@ -33,9 +33,8 @@ logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
 
 SORT = "M"
 # Helper rulesets: typing (always) and one per analysis, each named after the side condition it
-# serves. A phase runs only the analyses its rules test (see :func:`phase_analyses`), with the
-# typing rules, as one combined ruleset; an analysis a phase skips catches up (egglog matches a
-# rule against everything added since that rule last ran) in the next phase that needs it.
+# serves. A phase's directed block and its step each run only the analyses their rules test
+# (:func:`helper_plan`), with the typing rules, as one combined ruleset.
 TYPING = "h_type"
 ANALYSES = {"const": ("isconst", "h_const"), "free": ("isfree", "h_free"),
             "varying": ("varying", "h_vary")}
@@ -126,41 +125,59 @@ def _signature(o) -> list[str]:
     return [SORT] * o.arity
 
 
-def phase_analyses(rs: RuleSet, phases: Iterable[str] = PHASES) -> dict[str, tuple[str, ...]]:
-    """For each of ``phases``, the analyses (condition kinds of :data:`ANALYSES`) it keeps up to
-    date: those its rules test (close also ``free``, which the engine reads after it:
-    :meth:`Session.is_free`).
+def split_phase(rs: RuleSet, phase: str) -> tuple[list[str], list[str]]:
+    """The rulesets of ``phase`` with rules, as (directed block, step).
 
-    A replacing (subsuming) phase keeps every analysis of the program up to date: an analysis
-    that skipped it could not catch up later on the e-nodes it replaced, and a class whose
-    remaining e-nodes only form a cycle would never get the fact.
+    In a phase that has both, the rulesets made only of directed rules (like ``collect``) form a
+    block run to a bounded fixpoint before each step of the others (:meth:`Program.run_commands`);
+    otherwise every ruleset is in the step.
 
     >>> from rewrite.rules import stock_ruleset
-    >>> phase_analyses(stock_ruleset(), ("expand", "close", "simplify"))
-    {'expand': ('const', 'free', 'varying'), 'close': ('free', 'varying'), 'simplify': ()}
+    >>> split_phase(stock_ruleset(), "close")
+    (['collect', 'jacobian'], ['trace'])
     """
-    used: dict[str, set[str]] = {ph: set() for ph in phases}
-    used.get("close", set()).add("free")
-    for r in rs.rules:
-        kinds = used.get(rs.phases[r.ruleset])
-        if kinds is not None:
-            kinds.update(c.kind for c in r.conditions if c.kind in ANALYSES)
-    every = set().union(*used.values())
-    for ph in used:
-        if ph in SUBSUMING_PHASES:
-            used[ph] = every
-    return {ph: tuple(k for k in ANALYSES if k in kinds) for ph, kinds in used.items()}
+    names = [n for n in rs.rulesets_in(phase) if any(r.ruleset == n for r in rs.rules)]
+    directed = [n for n in names if all(r.directed for r in rs.rules if r.ruleset == n)]
+    if not directed or len(directed) == len(names):
+        return [], names
+    return directed, [n for n in names if n not in directed]
 
 
-def helpers_of(phase: str) -> str:
-    """The combined helper ruleset of ``phase`` (typing plus the analyses it tests)."""
-    return "helpers_" + rs_name(phase)
+def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES
+                ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each of ``phases``, the analyses (condition kinds of :data:`ANALYSES`) kept up to date
+    by its directed block and by its step: those their rules test. An analysis catches up on
+    what was added while it did not run (egglog matches a rule against everything added since
+    that rule last ran), except on e-nodes replaced meanwhile: so a replacing (subsuming) phase
+    keeps every analysis of the program up to date, or a class whose remaining e-nodes only
+    form a cycle would never get the fact.
+
+    >>> from rewrite.rules import stock_ruleset
+    >>> plan = helper_plan(stock_ruleset(), ("expand", "close", "simplify"))
+    >>> plan["close"]  # collect and jacobian test free, trace varying
+    (('free',), ('varying',))
+    >>> plan["expand"], plan["simplify"]
+    (((), ('const', 'free', 'varying')), ((), ()))
+    """
+    def kinds(names: list[str]) -> tuple[str, ...]:
+        used = {c.kind for r in rs.rules if r.ruleset in names for c in r.conditions}
+        return tuple(k for k in ANALYSES if k in used)
+
+    plan = {ph: tuple(map(kinds, split_phase(rs, ph))) for ph in phases}
+    every = {k for parts in plan.values() for part in parts for k in part}
+    full = tuple(k for k in ANALYSES if k in every)
+    return {ph: ((), full) if ph in SUBSUMING_PHASES else parts for ph, parts in plan.items()}
 
 
-def declarations(ruleset_names: list[str], analyses: dict[str, tuple[str, ...]],
-                 provenance: bool = False) -> str:
-    """The sort, its constructors, shape functions, analyses and helper rulesets
-    (``analyses``: the analyses of each phase, :func:`phase_analyses`).
+def helpers_of(kinds: tuple[str, ...]) -> str:
+    """The name of the combined helper ruleset: typing plus the analyses ``kinds``."""
+    return "_".join(("helpers", *kinds))
+
+
+def declarations(ruleset_names: list[str], analyses: set[str],
+                 helpers: Iterable[tuple[str, ...]], provenance: bool = False) -> str:
+    """The sort, its constructors, shape functions, the rules of the ``analyses`` and the
+    combined helper rulesets ``helpers`` (each a tuple of analyses; :func:`helper_plan`).
 
     With ``provenance``, every constructor ``C`` gets a table ``P_C`` (same arguments, a
     ``String`` value, first write wins) naming the rule that created each e-node, and a helper
@@ -181,14 +198,13 @@ def declarations(ruleset_names: list[str], analyses: dict[str, tuple[str, ...]],
            # an inserted variable with its shape, constant or not (see Session.add)
            f"(relation constvar ({SORT} i64 i64))",
            f"(relation varyvar ({SORT} i64 i64))"]
-    needed = {k for kinds in analyses.values() for k in kinds}
-    out.extend(f"(ruleset {name})" for name in (TYPING, *(ANALYSES[k][1] for k in needed)))
+    out.extend(f"(ruleset {name})" for name in (TYPING, *(ANALYSES[k][1] for k in analyses)))
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(_typing_rules())
-    out.extend(_analysis_rules(needed))
-    for phase, kinds in analyses.items():
+    out.extend(_analysis_rules(analyses))
+    for kinds in sorted(set(helpers)):
         parts = " ".join((TYPING, *(ANALYSES[k][1] for k in kinds)))
-        out.append(f"(unstable-combined-ruleset {helpers_of(phase)} {parts})")
+        out.append(f"(unstable-combined-ruleset {helpers_of(kinds)} {parts})")
     if provenance:
         out.append("(ruleset origin)")
         for o in OPS.values():
@@ -564,9 +580,14 @@ class Program:
         self.provenance = provenance
         self.codec = DimCodec()
         names = list(rs.phases)
-        analyses = phase_analyses(rs, self.phases)
-        self.analyses = {k for kinds in analyses.values() for k in kinds}
-        text = (declarations(names, analyses, provenance) + "\n"
+        self.helpers = helper_plan(rs, self.phases)
+        # every analysis a phase keeps up to date, and free after close (Session.is_free)
+        self.analyses = {k for parts in self.helpers.values() for part in parts for k in part}
+        if "close" in self.phases:
+            self.analyses.add("free")
+        text = (declarations(names, self.analyses,
+                             [part for parts in self.helpers.values() for part in parts],
+                             provenance) + "\n"
                 + compile_rules(rs, self.codec, provenance))
         self.text = text
         probe = eg.EGraph()
@@ -621,24 +642,22 @@ class Program:
             if phase not in self.phases:
                 raise EngineError(f"internal: phase {phase!r} is not compiled in this program "
                                   f"(phases: {', '.join(self.phases)})")
-            names = [n for n in self.rs.rulesets_in(phase) if any(
-                r.ruleset == n for r in self.rs.rules)]
-            directed = [n for n in names if all(r.directed for r in self.rs.rules
-                                                if r.ruleset == n)]
-            helpers = f"(saturate (run {helpers_of(phase)}))"
+            directed, names = split_phase(self.rs, phase)
+            block_kinds, step_kinds = self.helpers[phase]
+            step_helpers = f"(saturate (run {helpers_of(step_kinds)}))"
             block = None
-            if directed and len(directed) < len(names):
+            if directed:
+                helpers = f"(saturate (run {helpers_of(block_kinds)}))"
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
                 block = (egraph.parse_program(
                     f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
                     egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"), len(directed))
-                names = [n for n in names if n not in directed]
+                if set(step_kinds) <= set(block_kinds):
+                    # a block call always ends with its helpers saturated: nothing to catch up
+                    step_helpers = ""
             step = " ".join(f"(run {rs_name(n)})" for n in names)
-            # a block call always ends with the helpers saturated, so a step after one does
-            # not run them again
             self._run_cache[phase] = (block, egraph.parse_program(
-                f"(run-schedule (seq {step}))" if block else
-                f"(run-schedule {helpers} (seq {step}))"))
+                f"(run-schedule {step_helpers} (seq {step}))"))
         return self._run_cache[phase]
 
 
