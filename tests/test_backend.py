@@ -70,3 +70,19 @@ def test_a_replacing_phase_keeps_every_analysis_of_its_program():
     assert gradient_error(g, np.random.default_rng(0))[2] < 1e-8
     assert helper_plan(stock_ruleset(), ("expand", "close"))["expand"] == (
         (), ("const", "free", "varying"))
+
+
+def test_the_compiled_program_is_one_command_per_line():
+    """Programs are parsed line by line (a parsed command keeps the text it came from, so
+    parsing the whole program at once held a copy of it per command: hundreds of MB); that
+    relies on every command of the compiled text sitting on one line, provenance included."""
+    import egglog.bindings as eg
+
+    from rewrite.backend import Program
+    from rewrite.rules import stock_ruleset
+
+    for traced in (False, True):
+        p = Program(stock_ruleset(), provenance=traced)
+        whole = eg.EGraph().parse_program(p.text)
+        assert len(p.commands) == len(whole) > 400
+        assert [type(c) for c in p.commands] == [type(c) for c in whole]
