@@ -594,8 +594,8 @@ class Program:
         try:
             # One command per line, parsed line by line: a parsed command keeps the text it was
             # parsed from for its source span, so parsing the whole program at once kept a copy
-            # of all of it per command (~220 MB for the derivation's rules, and as much again
-            # once loaded into an e-graph); now each keeps its own line.
+            # of all of it per command (~220 MB for the derivation's rules, ~170 MB more once
+            # loaded into an e-graph); now each keeps its own line.
             self.commands = [c for line in text.split("\n") if line.strip()
                              for c in probe.parse_program(line)]
         except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
