@@ -581,13 +581,12 @@ class Program:
         self.codec = DimCodec()
         names = list(rs.phases)
         self.helpers = helper_plan(rs, self.phases)
+        combined = [kinds for block_step in self.helpers.values() for kinds in block_step]
         # every analysis a phase keeps up to date, and free after close (Session.is_free)
-        self.analyses = {k for parts in self.helpers.values() for part in parts for k in part}
+        self.analyses = {k for kinds in combined for k in kinds}
         if "close" in self.phases:
             self.analyses.add("free")
-        text = (declarations(names, self.analyses,
-                             [part for parts in self.helpers.values() for part in parts],
-                             provenance) + "\n"
+        text = (declarations(names, self.analyses, combined, provenance) + "\n"
                 + compile_rules(rs, self.codec, provenance))
         self.text = text
         probe = eg.EGraph()
@@ -608,6 +607,9 @@ class Program:
         self._counted: dict[str, bool] = {}  # table name -> whether its rows are term e-nodes
         self._rule_base: dict[str, str | None] = {}  # egglog rule name -> counted name
         self._origin = probe.parse_program("(run origin 1)") if provenance else None
+        # brings isfree up to date (the phase that ran last may not have kept it so)
+        self._catch_up_free = probe.parse_program(
+            f"(run-schedule (saturate (run {ANALYSES['free'][1]})))")
 
     def acquire(self):
         """An e-graph holding the declarations and rules, checkpointed with ``push``.
@@ -980,9 +982,8 @@ class Session:
         if "free" not in self.p.analyses:
             raise EngineError("internal: is_free needs a program with the close phase")
         try:
-            # the phase that ran last may not have kept this analysis up to date
-            self.eg.run_program(*self.eg.parse_program(
-                f"(run-schedule (saturate (run {ANALYSES['free'][1]}))) (check (isfree {handle}))"))
+            self.eg.run_program(*self.p._catch_up_free,
+                                *self.eg.parse_program(f"(check (isfree {handle}))"))
             return True
         except eg.EggSmolError:
             return False
