@@ -33,11 +33,13 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import sympy
+from typing import TYPE_CHECKING
 
 from .errors import UnsupportedError
 from .terms import Term, make, var_shapes
+
+if TYPE_CHECKING:  # sympy is imported where it is used (it takes ~0.35 s)
+    import sympy
 
 BACKENDS = ("numpy", "jax", "torch")
 
@@ -904,6 +906,8 @@ _STOCK = {"sigmoid": "1/(1 + exp(-x))", "softplus": "log(1 + exp(x))"}
 def _stock_kind(name: str, registry) -> str:
     """``"sigmoid"``/``"softplus"`` when ``name`` has the stock definition, ``"primitive"`` for
     a function sympy knows natively, else ``"declared"``."""
+    import sympy
+
     from .functions import PRIMITIVES, X
 
     decl = registry[name] if registry is not None and name in registry else None
@@ -920,6 +924,8 @@ def _stock_kind(name: str, registry) -> str:
 
 @lru_cache(maxsize=256)
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
+    import sympy
+
     return sympy.simplify(a - b) == 0
 
 

@@ -17,24 +17,49 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from tokenize import TokenError
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
 
 from .errors import RuleFileError
 
-X = sympy.Symbol("x", real=True)
+if TYPE_CHECKING:  # sympy is imported where it is used (it takes ~0.35 s)
+    import sympy
+
 #: names sympy knows natively; a declaration ``function exp(x) = exp(x)`` makes them usable
-PRIMITIVES = {
-    "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
-    "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh, "sqrt": sympy.sqrt,
-    "abs": sympy.Abs, "sign": sympy.sign, "atan": sympy.atan, "erf": sympy.erf,
-}
+PRIMITIVE_NAMES = ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "abs",
+                   "sign", "atan", "erf")
+#: the sympy fields of a declaration (kept as text when pickled, see FunctionDecl)
+_SYMPY_FIELDS = ("definition", "derivative", "expanded")
+
+
+@lru_cache(maxsize=1)
+def _symbols() -> tuple:
+    """``(X, PRIMITIVES)``: the argument symbol and the sympy functions of
+    :data:`PRIMITIVE_NAMES`. sympy is imported here, on first use: a process that only reads
+    cached rules and differentiates never needs it (importing it takes ~0.35 s)."""
+    import sympy
+
+    fns = {n: getattr(sympy, {"abs": "Abs"}.get(n, n)) for n in PRIMITIVE_NAMES}
+    return sympy.Symbol("x", real=True), fns
+
+
+def __getattr__(name: str):
+    """``X`` and ``PRIMITIVES``, built (with sympy) on first use."""
+    if name == "X":
+        return _symbols()[0]
+    if name == "PRIMITIVES":
+        return _symbols()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
 class FunctionDecl:
-    """One elementwise function: its scalar definition and derivative (sympy, in ``x``)."""
+    """One elementwise function: its scalar definition and derivative (sympy, in ``x``).
+
+    Pickled, the sympy expressions are kept as text (``sympy.srepr``) and rebuilt on first
+    access, so that unpickling a rule set does not import sympy.
+    """
 
     name: str
     definition: sympy.Expr
@@ -42,6 +67,30 @@ class FunctionDecl:
     expanded: sympy.Expr  # definition with every declared function unfolded
     source: str = ""
     registry: FunctionRegistry | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict:
+        import sympy
+
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_numpy", "_texts")}
+        texts = dict(self.__dict__.get("_texts", {}))
+        for k in _SYMPY_FIELDS:
+            if k in state:
+                texts[k] = sympy.srepr(state.pop(k))
+        state["_texts"] = texts
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        texts = self.__dict__.get("_texts")
+        if texts and name in texts:
+            import sympy
+
+            value = eval(texts[name], vars(sympy))  # srepr text, made by __getstate__
+            setattr(self, name, value)
+            return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def numpy(self):
         """A numpy ufunc-like callable for the definition (built once, kept)."""
@@ -59,9 +108,14 @@ class FunctionDecl:
 def to_language(e: sympy.Expr, arg: str, names: set[str], owner: str = "?") -> str:
     """Print a scalar sympy expression in ``x`` as elementwise language text.
 
-    >>> to_language(sympy.exp(-X) / (1 + sympy.exp(-X))**2, "A", {"exp"})
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> to_language(sympy.exp(-x) / (1 + sympy.exp(-x))**2, "A", {"exp"})
     'exp(-(A)) ./ ((1 + exp(-(A))) .^ 2)'
     """
+    import sympy
+
+    X, PRIMITIVES = _symbols()
 
     def go(t: sympy.Expr, prec: int) -> str:
         if t == X:
@@ -121,7 +175,10 @@ class FunctionRegistry:
 
     def __init__(self) -> None:
         self._decls: dict[str, FunctionDecl] = {}
-        self._sym: dict[str, object] = {}
+        # name -> its sympy function (a primitive's own, else an undefined Function); None in
+        # an unpickled registry until first needed (built by _syms from _primitive)
+        self._sym: dict[str, object] | None = {}
+        self._primitive: set[str] = set()
 
     def names(self) -> list[str]:
         return list(self._decls)
@@ -132,20 +189,43 @@ class FunctionRegistry:
     def __getitem__(self, name: str) -> FunctionDecl:
         return self._decls[name]
 
+    def __getstate__(self) -> dict:
+        return {"_decls": self._decls, "_primitive": self._primitive}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._sym = None
+
+    def _syms(self) -> dict[str, object]:
+        if self._sym is None:
+            import sympy
+
+            prims = _symbols()[1]
+            self._sym = {n: prims[n] if n in self._primitive else sympy.Function(n)
+                         for n in self._decls}
+        return self._sym
+
     def copy(self) -> FunctionRegistry:
         out = FunctionRegistry()
         for d in self._decls.values():
-            out._decls[d.name] = FunctionDecl(d.name, d.definition, d.derivative, d.expanded,
-                                              d.source, out)
-        out._sym = dict(self._sym)
+            c = object.__new__(FunctionDecl)  # field by field, so lazy fields stay lazy
+            c.__dict__.update(d.__dict__)
+            c.registry = out
+            out._decls[d.name] = c
+        out._sym = None if self._sym is None else dict(self._sym)
+        out._primitive = set(self._primitive)
         return out
 
     def _sympify(self, text: str, name: str, self_primitive: bool = False) -> sympy.Expr:
+        import sympy
+
+        X, PRIMITIVES = _symbols()
         local: dict[str, object] = {"x": X}
         for n, f in PRIMITIVES.items():
             local[n] = f
+        syms = self._syms()
         for n in self._decls:
-            local[n] = self._sym[n]
+            local[n] = syms[n]
         if not self_primitive and name not in PRIMITIVES:
             local[name] = sympy.Function(name)
         try:
@@ -161,8 +241,11 @@ class FunctionRegistry:
     def declare(self, name: str, definition: str, derivative: str | None = None,
                 source: str = "") -> FunctionDecl:
         """Declare (or re-declare identically) an elementwise function."""
+        import sympy
+
         from .parse import BUILTIN_CALLS, RULE_CALLS
 
+        X, PRIMITIVES = _symbols()
         if name in BUILTIN_CALLS or name in RULE_CALLS or len(name) == 1 or not name.isidentifier():
             raise RuleFileError(f"{name!r} cannot name a function (reserved or a single letter)")
         primitive = name in PRIMITIVES and definition.replace(" ", "") == f"{name}(x)"
@@ -175,8 +258,9 @@ class FunctionRegistry:
         else:
             sym = sympy.Function(name)
         derived = sympy.diff(expanded, X)
+        syms = self._syms()
         if derivative is not None:
-            self._sym[name] = sym
+            syms[name] = sym
             self._decls[name] = FunctionDecl(name, e, sympy.Integer(0), expanded, source, self)
             try:
                 given = self._sympify(derivative, name, self_primitive=True)
@@ -192,7 +276,11 @@ class FunctionRegistry:
             deriv = next((c for c in (self._fold(sympy.simplify(derived), name, expanded),
                                       self._fold(derived, name, expanded))
                           if not c.has(sympy.Piecewise)), derived)
-        self._sym[name] = sym
+        syms[name] = sym
+        if primitive:
+            self._primitive.add(name)
+        else:
+            self._primitive.discard(name)
         decl = FunctionDecl(name, e, deriv, expanded, source, self)
         self._decls[name] = decl
         return decl
@@ -210,17 +298,24 @@ class FunctionRegistry:
 
     def expand(self, e: sympy.Expr) -> sympy.Expr:
         """Unfold declared (non-primitive) functions into their definitions."""
+        import sympy
+
+        X, PRIMITIVES = _symbols()
+        syms = self._syms()
         reps = {}
         for n, d in self._decls.items():
-            if n in PRIMITIVES and isinstance(self._sym.get(n), type) is False:
+            if n in PRIMITIVES and isinstance(syms.get(n), type) is False:
                 continue
-            f = self._sym.get(n)
+            f = syms.get(n)
             if f is not None and f not in PRIMITIVES.values():
                 reps[f] = sympy.Lambda(X, d.expanded)
         return e.replace(lambda t: t.func in reps, lambda t: reps[t.func](*t.args)) if reps else e
 
     def _fold(self, deriv: sympy.Expr, name: str, expanded: sympy.Expr) -> sympy.Expr:
         """Prefer a derivative written with the function itself when that is shorter."""
+        import sympy
+
+        X = _symbols()[0]
         f = sympy.Function(name)(X)
         try:
             cand = sympy.simplify(deriv.subs(expanded, f))
@@ -235,6 +330,9 @@ _LAMBDIFIED: list = []
 def _lambdify(e: sympy.Expr):
     """``sympy.lambdify`` in ``x``; the callable is kept alive, because when one is collected its
     linecache entry is dropped by a finalizer, racing with ``linecache.checkcache`` elsewhere."""
+    import sympy
+
+    X = _symbols()[0]
     fn = sympy.lambdify(X, e, modules="numpy")
     _LAMBDIFIED.append(fn)
     return fn
@@ -242,6 +340,8 @@ def _lambdify(e: sympy.Expr):
 
 def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     """Equal at random points of (-1.8, -0.2) ∪ (0.2, 1.8) (point masses at 0 ignored)."""
+    import sympy
+
     a, b = (sympy.sympify(e).replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
             for e in (a, b))
     rng = np.random.default_rng(0)

@@ -17,12 +17,24 @@ from .errors import ShapeError, TracegradError
 from .terms import Term, dims_of, var_shapes
 
 
-def _fn_table(registry=None) -> dict:
+class _FnTable(dict):
+    """Function name → its numpy callable, built on first lookup (building one needs sympy)."""
+
+    def __init__(self, registry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def __missing__(self, name: str):
+        fn = self[name] = self.registry[name].numpy()
+        return fn
+
+
+def _fn_table(registry=None) -> _FnTable:
     if registry is None:
         from .functions import default_registry
 
         registry = default_registry()
-    return {n: registry[n].numpy() for n in registry.names()}
+    return _FnTable(registry)
 
 
 def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,

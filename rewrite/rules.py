@@ -528,16 +528,27 @@ STOCK_ORDER = ("functions.rules", "differential.rules", "linear.rules", "trace.r
                "collect.rules", "simplify.rules")
 
 
+#: libraries whose versions can change how the stock rules read (see :mod:`rewrite.cache`)
+READERS = ("lark", "sympy", "numpy")
+
+
 @lru_cache(maxsize=1)
 def stock_ruleset() -> RuleSet:
-    """The stock rules shipped with the package, loaded once."""
+    """The stock rules shipped with the package, loaded once per process (and read from the
+    files only when they, the package or its readers changed: :mod:`rewrite.cache`)."""
+    from .cache import digest, load_or_build
+
     d = stock_dir()
     names = [n for n in STOCK_ORDER if (d / n).exists()]
     names += sorted(p.name for p in d.glob("*.rules") if p.name not in STOCK_ORDER)
-    rs = RuleSet()
-    for n in names:
-        rs = load_text((d / n).read_text(encoding="utf-8"), n, rs)
-    return rs
+
+    def build() -> RuleSet:
+        rs = RuleSet()
+        for n in names:
+            rs = load_text((d / n).read_text(encoding="utf-8"), n, rs)
+        return rs
+
+    return load_or_build("stock-rules", digest([d / n for n in names], READERS), build)
 
 
 def with_user_files(paths, base: RuleSet | None = None) -> RuleSet:

@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+import threading
 from itertools import count
 
 Dim = int | str
@@ -22,16 +23,39 @@ Shape = tuple[Dim, Dim]
 
 
 class DimVar:
-    """An unknown dimension; identity is the object."""
+    """An unknown dimension; identity is the object.
+
+    Its ``id`` (an order for printing and sorting) survives pickling, and variables made later
+    in the process get larger ones.
+
+    >>> import pickle
+    >>> v = DimVar()
+    >>> w = pickle.loads(pickle.dumps(v))
+    >>> w.id == v.id and w is not v and DimVar().id > w.id
+    True
+    """
 
     __slots__ = ("id",)
     _ids = count(1)
+    _restoring = threading.Lock()
 
     def __init__(self) -> None:
         self.id = next(DimVar._ids)
 
     def __repr__(self) -> str:
         return f"?{self.id}"
+
+    def __reduce__(self):
+        return _restore_dimvar, (self.id,)
+
+
+def _restore_dimvar(id_: int) -> DimVar:
+    v = object.__new__(DimVar)
+    v.id = id_
+    with DimVar._restoring:
+        nxt = next(DimVar._ids)
+        DimVar._ids = count(max(nxt, id_ + 1))
+    return v
 
 
 class Unifier:

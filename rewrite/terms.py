@@ -97,6 +97,11 @@ class Term:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self):
+        # rebuilt through __init__: the hash is recomputed (a DimVar in a shape hashes by
+        # identity, which pickling changes)
+        return Term, (self.op, self.args, self.attr, self.shape)
+
     def __repr__(self) -> str:
         from .printing import to_text
 

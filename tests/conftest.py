@@ -1,12 +1,23 @@
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, settings
 
-from rewrite.numeric import gradient_error
+# The tests keep the on-disk cache of parsed rules (rewrite.cache) out of the user's home: one
+# directory per run, shared by the xdist workers (they inherit the environment) and removed at
+# the end. Set before rewrite is imported, which may read the cache.
+if "TRACEGRAD_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="tracegrad-test-cache-")
+    os.environ["TRACEGRAD_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+from rewrite.numeric import gradient_error  # noqa: E402
 
 # Profiles: ``ci`` (the default, what CI runs) is seeded and deterministic; ``fuzz`` is the long,
 # random local run. The differential fuzzer (test_fuzz.py) reads its example count from

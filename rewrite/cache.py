@@ -1,0 +1,118 @@
+"""A cache on disk for what is slow to rebuild and depends only on files: the parsed stock rules.
+
+Reading the stock rule files (lark for ~800 rule sides, sympy for the functions' derivatives)
+takes ~0.45 s, every process. An entry is a pickle whose name is a digest of everything it is
+built from: the package's source, the files it reads, and the versions of Python and of the
+libraries that read them. A changed input changes the name, so a stale entry is never read; an
+entry that is missing or unreadable is rebuilt and written again (to a temporary file renamed
+into place, so a reader never sees half of one); entries of the same kind with another digest are
+removed when a new one is written. Failing to write (a read-only home, say) only costs the time.
+
+Where: ``TRACEGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracegrad``, else ``~/.cache/tracegrad``.
+``TRACEGRAD_CACHE=0`` turns the cache off. Entries are pickles: the directory must be writable by
+its user only, like any place Python code is loaded from.
+
+>>> import tempfile
+>>> d = Path(tempfile.mkdtemp())
+>>> calls = []
+>>> build = lambda: calls.append(1) or {"answer": 42}
+>>> load_or_build("demo", "k1", build, d), load_or_build("demo", "k1", build, d), len(calls)
+({'answer': 42}, {'answer': 42}, 1)
+>>> _ = load_or_build("demo", "k2", build, d)  # another digest: rebuilt, the old entry removed
+>>> len(calls), sorted(p.name for p in d.iterdir())
+(2, ['demo-k2.pickle'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path | None:
+    """The cache directory (not created here), or None when ``TRACEGRAD_CACHE=0``."""
+    if os.environ.get("TRACEGRAD_CACHE", "1").strip().lower() in ("0", "no", "off", "false"):
+        return None
+    explicit = os.environ.get("TRACEGRAD_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tracegrad"
+
+
+def digest(files: Iterable[Path], libraries: Iterable[str] = ()) -> str:
+    """A digest of the package's source, ``files`` (names and bytes), Python's version and the
+    installed versions of ``libraries``.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "a.rules"
+    >>> _ = f.write_text("x")
+    >>> a = digest([f])
+    >>> _ = f.write_text("y")
+    >>> a == digest([f]), len(a)
+    (False, 32)
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256(sys.version.encode())
+    for name in libraries:
+        try:
+            h.update(f"{name}={version(name)}".encode())
+        except PackageNotFoundError:
+            h.update(f"{name}=none".encode())
+    for p in [*sorted(PACKAGE.glob("*.py")), *files]:
+        h.update(b"\0" + p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def load_or_build(kind: str, key: str, build: Callable[[], T], where: Path | None = None) -> T:
+    """The entry ``kind``-``key`` from the cache, or ``build()`` (then stored).
+
+    ``where`` defaults to :func:`cache_dir`; with the cache off, this is ``build()``.
+    """
+    d = where if where is not None else cache_dir()
+    if d is None:
+        return build()
+    path = d / f"{kind}-{key}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # a damaged entry, or one from code that no longer unpickles
+        log.debug("cache entry %s unreadable (%s); rebuilding it", path, e)
+    value = build()
+    _store(d, kind, path, value)
+    return value
+
+
+def _store(d: Path, kind: str, path: Path, value) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", suffix=".tmp", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        for old in d.glob(f"{kind}-*.pickle"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError) as e:
+        log.debug("cache entry %s not written (%s)", path, e)
+
+
+__all__ = ["cache_dir", "digest", "load_or_build"]
