@@ -86,3 +86,31 @@ def test_the_compiled_program_is_one_command_per_line():
         whole = eg.EGraph().parse_program(p.text)
         assert len(p.commands) == len(whole) > 400
         assert [type(c) for c in p.commands] == [type(c) for c in whole]
+
+
+def test_egglog_python_front_end_is_not_loaded_yet_still_importable_after():
+    """The engine loads egglog's compiled module alone (its Python API takes ~0.2 s to import);
+    importing egglog afterwards gives the usual package, ``bindings`` attribute included."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import rewrite
+        g = rewrite.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")})
+        front_end = sorted(m for m in sys.modules if m.startswith("egglog") and m != "egglog.bindings")
+        import egglog
+        from egglog import EGraph, Expr, i64Like
+
+        class Num(Expr):
+            def __init__(self, v: i64Like) -> None: ...
+            def __add__(self, other: "Num") -> "Num": ...
+
+        e = EGraph()
+        print(g, front_end, egglog.bindings is sys.modules["egglog.bindings"],
+              e.extract(e.let("a", Num(1) + Num(2))))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["(A'", "+", "A)*X", "[]", "True", "Num(1)", "+", "Num(2)"]
