@@ -471,6 +471,14 @@ class RuleCompiler:
         return out
 
     def _alone(self, text: str) -> Term:
+        """The side ``text`` of the rule typed on its own (memoized on the rule)."""
+        r = self.rule
+        t = r.alone.get(text)
+        if t is None:
+            t = r.alone[text] = self._elaborate_alone(text)
+        return t
+
+    def _elaborate_alone(self, text: str) -> Term:
         r = self.rule
         conds = r.conditions
         el = Elaborator(None, r.function_names, rule_mode=True,

@@ -76,6 +76,9 @@ class Rule:
     lhs_text: str = ""
     rhs_text: str = ""  # with computed numbers replaced by placeholders _c0, _c1, ...
     function_names: tuple[str, ...] = ()
+    # a side's text → that side typed on its own (rewrite.backend.RuleCompiler; kept, so that
+    # compiling the rule again, in another program or from the cache, does not parse it again)
+    alone: dict[str, Term] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def where(self) -> str:
