@@ -204,6 +204,50 @@ def worker(payload: dict) -> None:
         emit(row)
 
 
+# -------------------------------------------------------------------------- cold start ----
+#: the README's first command, as a whole process would run it
+COLD_CODE = ("import resource, rewrite; "
+             "g = rewrite.gradient(\"tr(X'*A*X)\", 'X', {'X': ('n', 'k'), 'A': ('n', 'n')}); "
+             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+#: how a process can find the stock rules: parsed from the files (every process before the
+#: cache), from the cache, or parsed and written to an empty cache (a first run)
+COLD_MODES = ("files", "cache", "first")
+
+
+def cold_start(rounds: int = 5) -> dict:
+    """Wall-clock time and peak memory of a whole fresh process (interpreter start, ``import
+    rewrite``, one gradient), in each of :data:`COLD_MODES`, alternating; medians per mode."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from .common import ROOT
+
+    times: dict[str, list[float]] = {m: [] for m in COLD_MODES}
+    mbs: dict[str, list[float]] = {m: [] for m in COLD_MODES}
+    with tempfile.TemporaryDirectory(prefix="tracegrad-bench-cache-") as tmp:
+        warm = Path(tmp) / "warm"
+        base = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        envs = {"files": {**base, "TRACEGRAD_CACHE": "0"},
+                "cache": {**base, "TRACEGRAD_CACHE": "1", "TRACEGRAD_CACHE_DIR": str(warm)}}
+        subprocess.run([sys.executable, "-c", COLD_CODE], env=envs["cache"], check=True,
+                       capture_output=True)  # fills the warm cache
+        for i in range(rounds):
+            envs["first"] = {**envs["cache"], "TRACEGRAD_CACHE_DIR": str(Path(tmp) / f"empty{i}")}
+            for mode in COLD_MODES:
+                t0 = time.perf_counter()
+                out = subprocess.run([sys.executable, "-c", COLD_CODE], env=envs[mode], check=True,
+                                     capture_output=True, text=True)
+                times[mode].append(1000 * (time.perf_counter() - t0))
+                kb = int(out.stdout.split()[-1])
+                mbs[mode].append(kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024)
+    return {m: {"ms": median(times[m]), "peak_mb": round(median(mbs[m]), 1), "runs": rounds}
+            for m in COLD_MODES}
+
+
 # ------------------------------------------------------------------------------ runner ----
 def run(quick: bool = False, families=FAMILIES, repeats: int | None = None, timeout: float = 900.0,
         max_cases: int | None = None, log=print) -> dict:
@@ -227,6 +271,11 @@ def run(quick: bool = False, families=FAMILIES, repeats: int | None = None, time
         out["families"][name] = rows
         log(format_table(rows, TABLE_COLUMNS))
         log("")
+    if "public" in families:
+        log("[a] cold start of a process ...")
+        out["cold_start"] = cold_start(1 if quick else 5)
+        log(format_table([{"mode": m, **v} for m, v in out["cold_start"].items()],
+                         [("mode", "stock rules from"), ("ms", "ms"), ("peak_mb", "peak MB")]))
     return out
 
 
@@ -249,6 +298,10 @@ def summary(data: dict) -> dict:
     first = (data.get("startup") or {}).get("public")
     if first:
         s["startup_ms"], s["startup_mb"] = first["ms"], first["peak_mb"]
+    cold = data.get("cold_start")
+    if cold:
+        s["cold"] = cold
+        s["cold_ratio"] = cold["cache"]["ms"] / cold["files"]["ms"]
     for r in fam.get("trace-product", []):
         if r["id"] == "tr-k16-x1":
             s["tr16_ms"], s["tr16_stop"] = r.get("ms"), r.get("stop")

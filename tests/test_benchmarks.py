@@ -25,6 +25,10 @@ def test_quick_part_a_writes_table_json_and_markdown(tmp_path, capsys):
     text = md.read_text()
     assert "## Machine" in text and "## a. Derivation latency" in text and "cookbook-2.1.1-eq46-AXB" in text
     assert "| median derivation ≤ 10 ms on the public cases |" in text
+    cold = data["cold_start"]  # whole processes, by where they find the stock rules
+    assert set(cold) == {"files", "cache", "first"}
+    assert all(v["ms"] > 0 and v["peak_mb"] > 0 for v in cold.values())
+    assert "Cold start: a whole fresh process" in text and "read from the start-up cache" in text
     machine = json.loads((tmp_path / "machine.json").read_text())
     assert machine["cores"] >= 1 and machine["versions"]["egglog"] != "not installed"
     pytest.importorskip("matplotlib")
