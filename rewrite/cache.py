@@ -3,14 +3,14 @@
 Reading the stock rule files (lark for ~800 rule sides, sympy for the functions' derivatives)
 takes ~0.45 s, every process. An entry is a pickle whose name is a digest of everything it is
 built from: the package's source, the files it reads, and the versions of Python and of the
-libraries that read them. A changed input changes the name, so a stale entry is never read; an
-entry that is missing or unreadable is rebuilt and written again (to a temporary file renamed
-into place, so a reader never sees half of one); entries of the same kind with another digest are
-removed when a new one is written. Failing to write (a read-only home, say) only costs the time.
+libraries that read them. A changed input changes the name, so a stale entry is never read. An
+entry that is missing, unreadable, or not its user's alone (unpickling runs code) is rebuilt and
+written again, to a temporary file renamed into place (a reader never sees half of one); entries
+of the same kind with another digest are then removed. Failing to write (a read-only home, say)
+only costs the time.
 
 Where: ``TRACEGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracegrad``, else ``~/.cache/tracegrad``.
-``TRACEGRAD_CACHE=0`` turns the cache off. Entries are pickles: the directory must be writable by
-its user only, like any place Python code is loaded from.
+``TRACEGRAD_CACHE=0`` turns the cache off (so does having no home directory).
 
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())
@@ -47,7 +47,12 @@ def cache_dir() -> Path | None:
     explicit = os.environ.get("TRACEGRAD_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no home directory: no cache
+            return None
     return Path(base) / "tracegrad"
 
 
@@ -87,7 +92,10 @@ def load_or_build(kind: str, key: str, build: Callable[[], T], where: Path | Non
     path = d / f"{kind}-{key}.pickle"
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
+            if _trusted(os.fstat(f.fileno())):
+                return pickle.load(f)
+            log.debug("cache entry %s not owned by this user or writable by others; replacing it",
+                      path)
     except FileNotFoundError:
         pass
     except Exception as e:  # a damaged entry, or one from code that no longer unpickles
@@ -95,6 +103,14 @@ def load_or_build(kind: str, key: str, build: Callable[[], T], where: Path | Non
     value = build()
     _store(d, kind, path, value)
     return value
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """Whether an entry may be unpickled: this user's, and writable by no one else (unpickling
+    runs code, so an entry someone else could have written is rebuilt instead)."""
+    if not hasattr(os, "getuid"):  # pragma: no cover - no POSIX ownership (Windows)
+        return True
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _store(d: Path, kind: str, path: Path, value) -> None:

@@ -90,6 +90,28 @@ def test_entry_is_reused_rebuilt_when_damaged_and_removed_when_stale(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k-b.pickle"]  # no temporary left
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX file ownership")
+def test_entry_writable_by_others_is_not_unpickled(tmp_path):
+    """Unpickling runs code: an entry another user could have written is rebuilt instead."""
+    entry = tmp_path / "k-a.pickle"
+    entry.write_bytes(pickle.dumps("planted"))
+    entry.chmod(0o666)
+    assert cache.load_or_build("k", "a", lambda: "built", tmp_path) == "built"
+    assert oct(entry.stat().st_mode & 0o777) == "0o600"
+    assert cache.load_or_build("k", "a", lambda: "again", tmp_path) == "built"
+
+
+def test_no_home_directory_means_no_cache(monkeypatch):
+    monkeypatch.delenv("TRACEGRAD_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(cache.Path, "home", staticmethod(no_home))
+    assert cache.cache_dir() is None
+
+
 def test_unwritable_directory_costs_only_time(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
