@@ -106,9 +106,9 @@ def write(out: Path, md: Path) -> Path:
             L += ["### Public cases", "",
                   f"median {med:.3g} ms, p95 {p95:.3g} ms, max {sa.get('public_max_ms', 0):.3g} ms "
                   f"over {sa.get('public_n')} cases." if med is not None else "", "",
-                  f"Once per process, before these: the first gradient (stock rules loaded and compiled "
-                  f"for egglog) took {sa['startup_ms']:.3g} ms and grew the peak resident set by "
-                  f"{sa['startup_mb']:.3g} MB." if sa.get("startup_ms") is not None else "", "",
+                  f"Once per process, before these: the first gradient (the stock rules compiled for "
+                  f"egglog and loaded into e-graphs) took {sa['startup_ms']:.3g} ms and grew the peak "
+                  f"resident set by {sa['startup_mb']:.3g} MB." if sa.get("startup_ms") is not None else "", "",
                   *_cold_start(sa),
                   _img(md, out / "a_public.png", "public cases"), "",
                   markdown_table(fam["public"], derivation.TABLE_COLUMNS), ""]
