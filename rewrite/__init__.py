@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import codegen  # a callable module: rewrite.codegen(gradient, backend) -> source
 from .check_rules import CheckReport, check_rules
 from .engine import Engine, default_engine
 from .errors import (
@@ -74,6 +73,16 @@ def hvp(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | No
         limits: Limits | None = None, direction: str | None = None) -> Expr:
     """The Hessian applied to a direction (``V`` unless taken): an expression in ``.direction``."""
     return _engine(rules).hvp(expr, wrt, shapes, limits, direction)
+
+
+def __getattr__(name: str):
+    """``rewrite.codegen``, a callable module (``rewrite.codegen(gradient, backend)`` → source),
+    imported on first use: a process that only differentiates does not pay for it."""
+    if name == "codegen":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.codegen")  # which sets the attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse(text: str, shapes: dict | None = None) -> Expr:
