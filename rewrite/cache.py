@@ -5,9 +5,10 @@ takes ~0.45 s, every process. An entry is a pickle whose name is a digest of eve
 built from: the package's source, the files it reads, and the versions of Python and of the
 libraries that read them. A changed input changes the name, so a stale entry is never read. An
 entry that is missing, unreadable, or not its user's alone (unpickling runs code) is rebuilt and
-written again, to a temporary file renamed into place (a reader never sees half of one); entries
-of the same kind with another digest are then removed. Failing to write (a read-only home, say)
-only costs the time.
+written again, to a temporary file renamed into place (a reader never sees half of one). Of the
+entries of one kind, the :data:`KEEP` most recently used stay (so that installations of two
+versions sharing the directory do not evict each other) and older ones are removed. Failing to
+write (a read-only home, say) only costs the time.
 
 Where: ``TRACEGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracegrad``, else ``~/.cache/tracegrad``.
 ``TRACEGRAD_CACHE=0`` turns the cache off (so does having no home directory).
@@ -18,9 +19,9 @@ Where: ``TRACEGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracegrad``, else ``~/.ca
 >>> build = lambda: calls.append(1) or {"answer": 42}
 >>> load_or_build("demo", "k1", build, d), load_or_build("demo", "k1", build, d), len(calls)
 ({'answer': 42}, {'answer': 42}, 1)
->>> _ = load_or_build("demo", "k2", build, d)  # another digest: rebuilt, the old entry removed
+>>> _ = load_or_build("demo", "k2", build, d)  # another digest: built too
 >>> len(calls), sorted(p.name for p in d.iterdir())
-(2, ['demo-k2.pickle'])
+(2, ['demo-k1.pickle', 'demo-k2.pickle'])
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from typing import TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: entries kept per kind (the most recently used; one of the stock rules is ~0.15 MB)
+KEEP = 8
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -93,7 +96,9 @@ def load_or_build(kind: str, key: str, build: Callable[[], T], where: Path | Non
     try:
         with open(path, "rb") as f:
             if _trusted(os.fstat(f.fileno())):
-                return pickle.load(f)
+                value = pickle.load(f)
+                _touch(path)
+                return value
             log.debug("cache entry %s not owned by this user or writable by others; replacing it",
                       path)
     except FileNotFoundError:
@@ -113,6 +118,21 @@ def _trusted(st: os.stat_result) -> bool:
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
+def _touch(path: Path) -> None:
+    """Mark an entry used (its modification time orders eviction)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _store(d: Path, kind: str, path: Path, value) -> None:
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -124,7 +144,8 @@ def _store(d: Path, kind: str, path: Path, value) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-        for old in d.glob(f"{kind}-*.pickle"):
+        entries = sorted(d.glob(f"{kind}-*.pickle"), key=_mtime, reverse=True)
+        for old in entries[KEEP:]:
             if old != path:
                 old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError) as e:

@@ -72,7 +72,7 @@ def test_unpickled_registry_still_declares_and_copies():
     assert any(r.name == "sig-def" for r in rs.rules)
 
 
-def test_entry_is_reused_rebuilt_when_damaged_and_removed_when_stale(tmp_path):
+def test_entry_is_reused_and_rebuilt_when_damaged(tmp_path):
     calls = []
 
     def build():
@@ -87,7 +87,18 @@ def test_entry_is_reused_rebuilt_when_damaged_and_removed_when_stale(tmp_path):
     (tmp_path / "k-a.pickle").write_bytes(pickle.dumps(["value", 2])[:-3])  # truncated
     assert cache.load_or_build("k", "a", build, tmp_path) == ["value", 3]
     assert cache.load_or_build("k", "b", build, tmp_path) == ["value", 4]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["k-b.pickle"]  # no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k-a.pickle", "k-b.pickle"]  # no temporary
+
+
+def test_least_recently_used_entries_are_evicted(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "KEEP", 3)
+    for i, key in enumerate("abc"):
+        cache.load_or_build("k", key, lambda key=key: key, tmp_path)
+        os.utime(tmp_path / f"k-{key}.pickle", (1000 + i, 1000 + i))  # a oldest, c newest
+    assert cache.load_or_build("k", "a", lambda: "rebuilt", tmp_path) == "a"  # a hit: used now
+    cache.load_or_build("k", "d", lambda: "d", tmp_path)  # a fourth: b, the least recent, goes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k-a.pickle", "k-c.pickle", "k-d.pickle"]
+    assert cache.load_or_build("k", "b", lambda: "rebuilt", tmp_path) == "rebuilt"
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX file ownership")
