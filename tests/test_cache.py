@@ -123,6 +123,11 @@ def test_no_home_directory_means_no_cache(monkeypatch):
     assert cache.cache_dir() is None
 
 
+def test_a_value_that_cannot_be_pickled_is_returned_all_the_same(tmp_path):
+    assert cache.load_or_build("k", "a", lambda: (lambda: 3), tmp_path)() == 3
+    assert list(tmp_path.iterdir()) == []  # and nothing half-written is left
+
+
 def test_unwritable_directory_costs_only_time(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
