@@ -159,6 +159,15 @@ def thread_env(n: int) -> dict[str, str]:
     return env
 
 
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a fresh Python process: the repository on its path (so
+    that it imports this checkout's ``rewrite`` and ``benchmarks``), plus ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(extra or {})
+    return env
+
+
 def run_worker(module: str, func: str, payload: dict, timeout: float,
                extra_env: dict[str, str] | None = None,
                cpus: int | None = None) -> tuple[list[dict], str | None]:
@@ -170,9 +179,7 @@ def run_worker(module: str, func: str, payload: dict, timeout: float,
     """
     code = (f"import json, sys; from {module} import {func}; "
             f"{func}(json.loads(sys.stdin.read()))")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(extra_env or {})
+    env = worker_env(extra_env)
     if cpus and hasattr(os, "sched_setaffinity"):  # pinned before any library starts threads
         cores = sorted(os.sched_getaffinity(0))[:cpus]
         code = f"import os; os.sched_setaffinity(0, {cores!r}); {code}"

@@ -146,12 +146,15 @@ def assumptions(assume: list[str]) -> tuple[set, set, set]:
     return constraints_from_assumptions(assume)
 
 
-def _maxrss_mb() -> float:
+def _maxrss_mb(maxrss: int | None = None) -> float:
+    """A peak resident set in MB: ``maxrss`` as ``ru_maxrss`` gives it (another process's), or
+    this process's."""
     import resource
     import sys
 
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024  # bytes on macOS
+    if maxrss is None:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS
 
 
 def worker(payload: dict) -> None:
@@ -219,22 +222,19 @@ COLD_MODES = ("files", "cache", "first")
 def cold_start(rounds: int = 5) -> dict:
     """Wall-clock time and peak memory of a whole fresh process (interpreter start, ``import
     rewrite``, one gradient), in each of :data:`COLD_MODES`, alternating; medians per mode."""
-    import os
     import subprocess
     import sys
     import tempfile
     import time
 
-    from .common import ROOT
+    from .common import worker_env
 
     times: dict[str, list[float]] = {m: [] for m in COLD_MODES}
     mbs: dict[str, list[float]] = {m: [] for m in COLD_MODES}
     with tempfile.TemporaryDirectory(prefix="tracegrad-bench-cache-") as tmp:
         warm = Path(tmp) / "warm"
-        base = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        envs = {"files": {**base, "TRACEGRAD_CACHE": "0"},
-                "cache": {**base, "TRACEGRAD_CACHE": "1", "TRACEGRAD_CACHE_DIR": str(warm)}}
+        envs = {"files": worker_env({"TRACEGRAD_CACHE": "0"}),
+                "cache": worker_env({"TRACEGRAD_CACHE": "1", "TRACEGRAD_CACHE_DIR": str(warm)})}
         subprocess.run([sys.executable, "-c", COLD_CODE], env=envs["cache"], check=True,
                        capture_output=True)  # fills the warm cache
         for i in range(rounds):
@@ -244,8 +244,7 @@ def cold_start(rounds: int = 5) -> dict:
                 out = subprocess.run([sys.executable, "-c", COLD_CODE], env=envs[mode], check=True,
                                      capture_output=True, text=True)
                 times[mode].append(1000 * (time.perf_counter() - t0))
-                kb = int(out.stdout.split()[-1])
-                mbs[mode].append(kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024)
+                mbs[mode].append(_maxrss_mb(int(out.stdout.split()[-1])))
     return {m: {"ms": median(times[m]), "peak_mb": round(median(mbs[m]), 1), "runs": rounds}
             for m in COLD_MODES}
 

@@ -535,23 +535,29 @@ STOCK_ORDER = ("functions.rules", "differential.rules", "linear.rules", "trace.r
 READERS = ("lark", "sympy", "numpy")
 
 
+def stock_files() -> list[Path]:
+    """The stock rule files, in the order they are read."""
+    d = stock_dir()
+    names = [n for n in STOCK_ORDER if (d / n).exists()]
+    names += sorted(p.name for p in d.glob("*.rules") if p.name not in STOCK_ORDER)
+    return [d / n for n in names]
+
+
+def read_stock_ruleset() -> RuleSet:
+    """The stock rules read from their files (no cache; see :func:`stock_ruleset`)."""
+    rs = RuleSet()
+    for p in stock_files():
+        rs = load_text(p.read_text(encoding="utf-8"), p.name, rs)
+    return rs
+
+
 @lru_cache(maxsize=1)
 def stock_ruleset() -> RuleSet:
     """The stock rules shipped with the package, loaded once per process (and read from the
     files only when they, the package or its readers changed: :mod:`rewrite.cache`)."""
     from .cache import digest, load_or_build
 
-    d = stock_dir()
-    names = [n for n in STOCK_ORDER if (d / n).exists()]
-    names += sorted(p.name for p in d.glob("*.rules") if p.name not in STOCK_ORDER)
-
-    def build() -> RuleSet:
-        rs = RuleSet()
-        for n in names:
-            rs = load_text((d / n).read_text(encoding="utf-8"), n, rs)
-        return rs
-
-    return load_or_build("stock-rules", digest([d / n for n in names], READERS), build)
+    return load_or_build("stock-rules", digest(stock_files(), READERS), read_stock_ruleset)
 
 
 def with_user_files(paths, base: RuleSet | None = None) -> RuleSet:

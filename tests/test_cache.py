@@ -9,19 +9,9 @@ import textwrap
 import pytest
 
 from rewrite import cache
-from rewrite.rules import READERS, STOCK_ORDER, RuleSet, load_text, stock_dir, stock_ruleset
+from rewrite.rules import READERS, load_text, read_stock_ruleset, stock_ruleset
 from rewrite.shapes import DimVar
 from rewrite.terms import Term
-
-
-def fresh_stock() -> RuleSet:
-    """The stock rules read from their files, bypassing every cache."""
-    rs = RuleSet()
-    d = stock_dir()
-    for n in STOCK_ORDER + tuple(sorted(p.name for p in d.glob("*.rules")
-                                        if p.name not in STOCK_ORDER)):
-        rs = load_text((d / n).read_text(encoding="utf-8"), n, rs)
-    return rs
 
 
 def canon(*terms: Term) -> tuple:
@@ -49,7 +39,7 @@ def test_unpickled_terms_hash_like_new_ones():
 
 def test_cached_rules_equal_rules_read_from_the_files():
     back = pickle.loads(pickle.dumps(stock_ruleset()))
-    fresh = fresh_stock()
+    fresh = read_stock_ruleset()
     assert back.key() == fresh.key()
     assert back.phases == fresh.phases and back.files == fresh.files
     assert [canon(r.lhs, r.rhs) + (r.conditions,) for r in back.rules] == \
@@ -65,7 +55,7 @@ def test_unpickled_registry_still_declares_and_copies():
     back = pickle.loads(pickle.dumps(stock_ruleset()))
     reg = back.functions.copy()
     reg.declare("cube", "x**3 + softplus(x)")
-    assert reg["cube"].derivative_text("A") == fresh_stock().functions.copy().declare(
+    assert reg["cube"].derivative_text("A") == read_stock_ruleset().functions.copy().declare(
         "cube", "x**3 + softplus(x)").derivative_text("A")
     # a user rule file on top of the unpickled stock rules
     rs = load_text("ruleset simplify\nsig-def: sigmoid(A) = 1 ./ (1 + exp(-A))", "user.rules", back)
