@@ -197,9 +197,12 @@ def split_phase(rs: RuleSet, phase: str) -> tuple[list[str], list[str]]:
     block run to a bounded fixpoint before each step of the others (:meth:`Program.run_commands`);
     otherwise every ruleset is in the step.
 
-    >>> from rewrite.rules import stock_ruleset
-    >>> split_phase(stock_ruleset(), "close")
-    (['collect', 'jacobian'], ['trace'])
+    >>> from rewrite.rules import load_text, stock_ruleset
+    >>> split_phase(stock_ruleset(), "collect")
+    ([], ['collect', 'jacobian'])
+    >>> mine = load_text("ruleset mine in close\\nm : tr(A'*B) => sum(A .* B)\\n", "m", stock_ruleset())
+    >>> split_phase(mine, "close")
+    (['mine'], ['trace'])
     """
     names = [n for n in rs.rulesets_in(phase) if any(r.ruleset == n for r in rs.rules)]
     directed = [n for n in names if all(r.directed for r in rs.rules if r.ruleset == n)]
@@ -208,7 +211,8 @@ def split_phase(rs: RuleSet, phase: str) -> tuple[list[str], list[str]]:
     return directed, [n for n in names if n not in directed]
 
 
-def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES
+def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES,
+                replacing: Iterable[str] = SUBSUMING_PHASES
                 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """For each of ``phases``, the analyses (condition kinds of :data:`ANALYSES`) kept up to date
     by its directed block and by its step: those their rules test. An analysis catches up on
@@ -218,9 +222,9 @@ def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES
     form a cycle would never get the fact.
 
     >>> from rewrite.rules import stock_ruleset
-    >>> plan = helper_plan(stock_ruleset(), ("expand", "close", "simplify"))
-    >>> plan["close"]  # collect and jacobian test free, trace varying
-    (('free',), ('varying',))
+    >>> plan = helper_plan(stock_ruleset(), ("expand", "collect", "close", "simplify"))
+    >>> plan["collect"], plan["close"]  # collect and jacobian test free, trace varying
+    (((), ('free',)), ((), ('varying',)))
     >>> plan["expand"], plan["simplify"]
     (((), ('const', 'free', 'varying')), ((), ()))
     """
@@ -231,7 +235,7 @@ def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES
     plan = {ph: tuple(map(kinds, split_phase(rs, ph))) for ph in phases}
     every = {k for parts in plan.values() for part in parts for k in part}
     full = tuple(k for k in ANALYSES if k in every)
-    return {ph: ((), full) if ph in SUBSUMING_PHASES else parts for ph, parts in plan.items()}
+    return {ph: ((), full) if ph in replacing else parts for ph, parts in plan.items()}
 
 
 def helpers_of(kinds: tuple[str, ...]) -> str:
@@ -252,11 +256,13 @@ def declarations(ruleset_names: list[str], analyses: set[str],
     for o in OPS.values():
         if o.name == "pvar":
             continue
-        cost = {"grad": " :cost 1000000", "d": " :cost 1000", "add": " :cost 2"}.get(o.name, "")
+        cost = {"grad": " :cost 1000000", "adj": " :cost 1000000", "d": " :cost 1000",
+                "add": " :cost 2"}.get(o.name, "")
         ctors.append(f"({o.ctor} {' '.join(_signature(o))}{cost})")
     out = [f"(datatype {SORT} {' '.join(ctors)})",
            f"(function rows ({SORT}) i64 :no-merge)",
            f"(function cols ({SORT}) i64 :no-merge)",
+           f"(function {SHARE} (i64) {SORT} :no-merge)",
            f"(relation isconst ({SORT}))",
            f"(relation varying ({SORT}))",
            f"(relation isfree ({SORT}))",
@@ -333,7 +339,7 @@ def _analysis_rules(needed: set[str]) -> list[str]:
     the inserted variables' facts (typing)."""
     out = []
     for o in OPS.values():
-        if o.name in ("var", "pvar", "d", "grad"):
+        if o.name in ("var", "pvar", "d", "grad", "adj"):
             continue
         pat, args = _pattern_of(o)
         margs = [a for a in args if a.startswith("a")]
@@ -358,11 +364,26 @@ def _analysis_rules(needed: set[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- terms ----
-def term_sexpr(t: Term, codec: DimCodec, prefix: str = "$s") -> tuple[list[str], str]:
-    """A ground term as egglog ``let`` commands for its shared subterms and an expression.
+#: the table that binds an inserted term's shared subterms (a function, so never extracted)
+SHARE = "share"
+_SHARE_NUMBERS = itertools.count()
 
-    Terms are DAGs: a subterm used more than once is bound once (``prefix`` + a number), so
-    the text grows with the number of distinct subterms, not with the size of the tree.
+
+def term_sexpr(t: Term, codec: DimCodec) -> tuple[list[str], str]:
+    """A ground term as egglog commands binding its shared subterms, and an expression.
+
+    Terms are DAGs: a subterm used more than once is written once, set in the ``share`` table
+    under a fresh number and referred to as ``(share k)``, so the text grows with the number of
+    distinct subterms, not with the size of the tree. (Bound to egglog globals with ``let``,
+    they made egglog 13.2 extract wrong terms from large inputs: a child replaced by another
+    class of the input, e.g. ``B2'*B2'`` for ``A37'*B2'`` in a sum of 150+ products; a
+    function table is not part of extraction.)
+
+    >>> from rewrite.terms import make, var
+    >>> x = make("t", var("x", (2, 1)))
+    >>> binds, e = term_sexpr(make("add", x, x), DimCodec())
+    >>> len(binds), e.count("(share ")
+    (1, 2)
     """
     uses: dict[Term, int] = {}
     stack = [t]
@@ -371,35 +392,28 @@ def term_sexpr(t: Term, codec: DimCodec, prefix: str = "$s") -> tuple[list[str],
         uses[n] = uses.get(n, 0) + 1
         if uses[n] == 1:
             stack.extend(n.args)
-    lets: list[str] = []
+    binds: list[str] = []
     memo: dict[Term, str] = {}
-
-    def go(n: Term) -> str:
-        if n in memo:
-            return memo[n]
+    for n in post_order(t):  # arguments first: no recursion limit for deep terms
         o = OPS[n.op]
         if n.op == "var":
-            s = f"(Var {_str(n.attr)})"
+            out = f"(Var {_str(n.attr)})"
         elif n.op == "num":
-            s = f"(Num {_rat(n.attr)})"
+            out = f"(Num {_rat(n.attr)})"
         elif o.attr == "dims":
-            s = f"({o.ctor} {' '.join(str(codec.encode(d)) for d in n.attr)})"
+            out = f"({o.ctor} {' '.join(str(codec.encode(d)) for d in n.attr)})"
         elif o.attr == "name":
-            s = f"({o.ctor} {_str(n.attr)} {' '.join(go(a) for a in n.args)})"
+            out = f"({o.ctor} {_str(n.attr)} {' '.join(memo[a] for a in n.args)})"
         elif n.op == "pvar":
             raise TracegradError("pattern variable in a ground term")
         else:
-            s = f"({o.ctor} {' '.join(go(a) for a in n.args)})"
+            out = f"({o.ctor} {' '.join(memo[a] for a in n.args)})"
         if n.args and uses[n] > 1:
-            name = f"{prefix}{len(lets)}"
-            lets.append(f"(let {name} {s})")
-            s = name
-        memo[n] = s
-        return s
-
-    for n in post_order(t):  # arguments first: no recursion limit for deep terms
-        go(n)
-    return lets, go(t)
+            k = next(_SHARE_NUMBERS)
+            binds.append(f"(set ({SHARE} {k}) {out})")
+            out = f"({SHARE} {k})"
+        memo[n] = out
+    return binds, memo[t]
 
 
 # ----------------------------------------------------------------------------- rules ----
@@ -623,12 +637,15 @@ def is_involution(r: Rule) -> bool:
             and lhs.args[0].args[0] == rhs)
 
 
-def compile_rules(rs: RuleSet, codec: DimCodec, provenance: bool = False) -> str:
+def compile_rules(rs: RuleSet, codec: DimCodec, provenance: bool = False,
+                  replacing: Iterable[str] = SUBSUMING_PHASES) -> str:
+    """The rules of ``rs`` as egglog commands; the directed rules of the ``replacing`` phases
+    replace (subsume) what they match."""
     out = []
     for r in rs.rules:
         # An involution (A'' => A, inv(inv(A)) => A) only adds: had it replaced the outer node
         # of X''', that node is X' once X'' and X are merged, and X' would be gone.
-        subsume = rs.phases[r.ruleset] in SUBSUMING_PHASES and not is_involution(r)
+        subsume = rs.phases[r.ruleset] in replacing and not is_involution(r)
         out.extend(RuleCompiler(r, codec, subsume, provenance).commands())
     return "\n".join(out)
 
@@ -644,8 +661,10 @@ class Program:
     """
 
     def __init__(self, rs: RuleSet, provenance: bool = False,
-                 phases: Iterable[str] = PHASES) -> None:
+                 phases: Iterable[str] = PHASES,
+                 replacing: Iterable[str] = SUBSUMING_PHASES) -> None:
         self.phases = tuple(phases)
+        self.replacing = tuple(replacing)
         rs = RuleSet([r for r in rs.rules if rs.phases[r.ruleset] in self.phases],
                      {n: ph for n, ph in rs.phases.items() if ph in self.phases},
                      rs.functions, rs.files, rs.templates)
@@ -653,14 +672,14 @@ class Program:
         self.provenance = provenance
         self.codec = DimCodec()
         names = list(rs.phases)
-        self.helpers = helper_plan(rs, self.phases)
+        self.helpers = helper_plan(rs, self.phases, self.replacing)
         combined = [kinds for block_step in self.helpers.values() for kinds in block_step]
-        # every analysis a phase keeps up to date, and free after close (Session.is_free)
+        # every analysis a phase keeps up to date, and free after collect or close (Session.is_free)
         self.analyses = {k for kinds in combined for k in kinds}
-        if "close" in self.phases:
+        if {"collect", "close"} & set(self.phases):
             self.analyses.add("free")
         text = (declarations(names, self.analyses, combined, provenance) + "\n"
-                + compile_rules(rs, self.codec, provenance))
+                + compile_rules(rs, self.codec, provenance, self.replacing))
         self.text = text
         probe = eg.EGraph()
         try:
@@ -846,8 +865,8 @@ class Session:
                         f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
         n = next(_HANDLE_NUMBERS)
         handle = f"$t{n}"
-        lets, expr = term_sexpr(t, self.codec, f"$s{n}_")
-        cmds += lets
+        binds, expr = term_sexpr(t, self.codec)
+        cmds += binds
         cmds.append(f"(let {handle} {expr})")
         self.run("\n".join(cmds))
         if self.p.provenance:  # every e-node without a provenance yet is one of the input's
@@ -1044,6 +1063,8 @@ class Session:
                     if op == "mul" and (args[0].shape == (1, 1) or args[1].shape == (1, 1)):
                         # the language's reading of '*' with a 1×1 side (rules match it as such)
                         op, args = "scale", (args if args[0].shape == (1, 1) else args[::-1])
+                    elif op == "had" and args[0].shape == args[1].shape == (1, 1):
+                        op = "scale"  # a 1×1 Hadamard product is a product (an adjoint seed's)
                     t = make(op, *args)
             memo[i] = t
             return t
@@ -1053,7 +1074,7 @@ class Session:
     def is_free(self, handle: str) -> bool:
         """Whether the class of ``handle`` holds a term free of differentials (``isfree``)."""
         if "free" not in self.p.analyses:
-            raise EngineError("internal: is_free needs a program with the close phase")
+            raise EngineError("internal: is_free needs a program with the collect or close phase")
         try:
             self.eg.run_program(*self.p._catch_up_free,
                                 *self.eg.parse_program(f"(check (isfree {handle}))"))

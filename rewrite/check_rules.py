@@ -11,7 +11,11 @@ Differentials are evaluated as directional derivatives: every pattern variable P
 random direction dP (zero when ``const(P)``), and ``d(E)`` is the central difference of E along
 them.  ``grad(s, x)`` is the G with s = tr(G'*x): s is linear in the differential x, so G is read
 off by evaluating s at the basis matrices; ``jac(F, x)`` likewise gives J with
-vec(F) = J*vec(x).  The tutorial docs/rules.md describes the method for rule authors.
+vec(F) = J*vec(x), and ``adj(E, W, x)`` the G with tr(W'*E) = tr(G'*x).  In the first argument of
+these, a pattern variable that the rule does not declare ``free`` (or ``const``) stands for an
+expression linear in x: it is drawn as a random linear map of x (a random tensor), so that a
+collection rule is checked on a linear E and not on a constant (for which both sides are 0).
+The tutorial docs/rules.md describes the method for rule authors.
 
 What a numeric check cannot see: ``free``/``varying`` are preconditions about which subterms
 contain the differentiation variable; a pattern variable is drawn as an independent matrix, so
@@ -258,13 +262,20 @@ def _draw_numbers(rule: Rule, rng: np.random.Generator) -> dict[str, Fraction]:
 class _Eval:
     """Evaluates a concrete rule term; ``d`` and ``grad`` numerically (see the module doc)."""
 
-    def __init__(self, registry, numbers: dict[str, Fraction]) -> None:
+    def __init__(self, registry, numbers: dict[str, Fraction],
+                 linear: dict[str, np.ndarray] | None = None, x: str = "") -> None:
         self.registry = registry
         self.numbers = numbers
+        self.linear = linear or {}  # pattern variable -> tensor of its linear map of env[x]
+        self.x = x
 
     def value(self, t: Term, env: dict, dirs: dict) -> np.ndarray:
         if t.op == "pvar":
+            if t.attr in self.linear:
+                return np.einsum("abij,ij->ab", self.linear[t.attr], env[self.x])
             return env[t.attr]
+        if t.op == "adj":
+            return self.adjoint(t.args[0], t.args[1], t.args[2], env, dirs)
         if t.op == "d":
             return self.differential(t.args[0], env, dirs)
         if t.op == "grad":
@@ -327,6 +338,22 @@ class _Eval:
                 g[i, j] = float(self.value(s, *at(e))[0, 0]) - base
         return g
 
+    def adjoint(self, e: Term, w: Term, x: Term, env: dict, dirs: dict) -> np.ndarray:
+        """G with tr(W'*E) = tr(G'*x), E linear in the differential x."""
+        at = self._linear_in(x, env, dirs)
+        seed = self.value(w, env, dirs)
+        r, c = x.shape
+        base = self.value(e, *at(np.zeros((r, c))))
+        if base.shape != seed.shape:
+            raise _Skip(f"adj: seed of shape {seed.shape} for an argument of shape {base.shape}")
+        g = np.zeros((r, c))
+        for i in range(r):
+            for j in range(c):
+                m = np.zeros((r, c))
+                m[i, j] = 1.0
+                g[i, j] = float(np.sum(seed * (self.value(e, *at(m)) - base)))
+        return g
+
     def jacobian(self, f: Term, x: Term, env: dict, dirs: dict) -> np.ndarray:
         """J with vec(F) = J*vec(x) (column-major), F linear in the differential x."""
         at = self._linear_in(x, env, dirs)
@@ -342,7 +369,35 @@ class _Eval:
 
 
 def _uses_differentials(rule: Rule) -> bool:
-    return any(n.op in ("d", "grad", "jac") for side in (rule.lhs, rule.rhs) for n in _walk(side))
+    return any(n.op in ("d", "grad", "jac", "adj") for side in (rule.lhs, rule.rhs)
+               for n in _walk(side))
+
+
+#: operators whose first argument is linear in their last (the differential)
+COLLECTORS = ("grad", "jac", "adj")
+
+
+def linear_variables(rule: Rule) -> tuple[str, set[str]]:
+    """(x, P): the differential ``x`` of the rule's collectors when it is a pattern variable, and
+    the pattern variables P in their first arguments that stand for expressions linear in x
+    (those not declared free, const or numeric).
+
+    >>> from rewrite.rules import load_text
+    >>> r = load_text("ruleset collect\\nm : adj(A*E, W, x) => adj(E, A'*W, x)  if free(A)\\n", "c").rules[0]
+    >>> linear_variables(r)
+    ('x', {'E'})
+    """
+    fixed = {c.args[0] for c in rule.conditions if c.kind in ("free", "const")} | _numvars(rule)
+    xs, inner = set(), set()
+    for side in (rule.lhs, rule.rhs):
+        for n in _walk(side):
+            if n.op in COLLECTORS:
+                xs.add(n.args[-1])
+                inner |= {m.attr for m in _walk(n.args[0]) if m.op == "pvar"}
+    if len(xs) != 1 or next(iter(xs)).op != "pvar":
+        return "", set()
+    x = next(iter(xs)).attr
+    return x, inner - fixed - {x}
 
 
 def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
@@ -358,6 +413,7 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
     tol = 1e-4 if _uses_differentials(rule) else TOLERANCE
     numvars = _numvars(rule)
     const = {c.args[0] for c in rule.conditions if c.kind == "const"}
+    xname, lin = linear_variables(rule)
     evaluated, why = 0, "no draw could be evaluated"
     for k in range(3 * draws):
         if evaluated >= draws:
@@ -393,7 +449,11 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
                     env[n.attr] = m
                     dirs[n.attr] = (np.zeros((r, c)) if n.attr in const
                                     else rng.normal(size=(r, c)))
-            ev = _Eval(registry, nums)
+            linear = {}
+            for name in sorted(lin):
+                (r, c), (xr, xc) = env[name].shape, env[xname].shape
+                linear[name] = rng.normal(size=(r, c, xr, xc))
+            ev = _Eval(registry, nums, linear, xname)
             a = ev.value(lhs, env, dirs)
             b = ev.value(rhs, env, dirs)
         except _Skip as e:

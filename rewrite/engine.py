@@ -16,9 +16,9 @@ from .backend import EngineError, Program, Session
 from .errors import CanonicalFormError, LimitError, ShapeError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .parse import Elaborator, name_free_dims
-from .printing import _summands, to_text
+from .printing import NAMES, _summands, to_text
 from .report import Limits, Report
-from .rules import PHASES, RuleSet, stock_ruleset, with_user_files
+from .rules import PHASES, SUBSUMING_PHASES, RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
 from .terms import OPS, Term, contains, free_vars, make, post_order, size, var
@@ -29,9 +29,9 @@ SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
 #: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
 #: a transpose to its leaves
 TIDY_ITERATIONS = 32
-#: the phases of a derivation (the input's tidy, then expand and close); its simplification
+#: the phases of a derivation (the input's tidy, then expand and collect); its simplification
 #: runs in a session of its own
-DERIVATION_PHASES = ("tidy", "expand", "close")
+DERIVATION_PHASES = ("tidy", "expand", "collect")
 
 
 class Engine:
@@ -51,19 +51,21 @@ class Engine:
     def functions(self):
         return self.ruleset.functions
 
-    def program_for(self, phases: Iterable[str] = PHASES, traced: bool = False) -> Program:
+    def program_for(self, phases: Iterable[str] = PHASES, traced: bool = False,
+                    replacing: Iterable[str] = SUBSUMING_PHASES) -> Program:
         """The rules of ``phases`` compiled for egglog, once per engine and set of phases.
 
         A session restores its e-graph from a checkpoint of the program, at a cost that grows
         with the rules compiled, so each kind of session uses a program of just the phases it
         runs. ``traced`` compiles them with rule provenance per e-node (slower; for ``steps``
-        and ``keep_egraph``).
+        and ``keep_egraph``); the directed rules of the ``replacing`` phases replace what they
+        match.
         """
-        key = (tuple(sorted(set(phases))), traced)
+        key = (tuple(sorted(set(phases))), traced, tuple(sorted(set(replacing))))
         with self._lock:
             program = self._programs.get(key)
             if program is None:
-                program = self._programs[key] = Program(self.ruleset, traced, key[0])
+                program = self._programs[key] = Program(self.ruleset, traced, key[0], key[2])
             return program
 
     @property
@@ -132,25 +134,32 @@ class Engine:
             if steps:
                 s.watch("df", s.add(make("d", f)))
                 s.watch("grad", root)
-            reason = s.saturate("expand")
+            directed = directed_limits(lim, f)
+            reason = s.saturate("expand", limits=directed)
             if reason != "saturated":
                 rep = s.report(reason)
                 raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})",
                                  report=rep)
             # Stop as soon as the root holds a D-free term (the gradient); simplify polishes it.
-            reason = s.saturate("close", stop_when=lambda: s.is_free(root))
+            reason = s.saturate("collect", limits=directed, stop_when=lambda: s.is_free(root))
             rep = s.report(reason)
             g = s.extract(root) if s.is_free(root) else None
-        if g is None or contains(g, "grad", "d"):
+            stuck = stuck_construct(s.extract(root)) if g is None and reason == "saturated" \
+                else None
+        if stuck is not None:
+            raise UnsupportedError(f"{stuck}; no gradient is returned ({rep})", report=rep)
+        if g is None or contains(g, "grad", "adj", "d"):
             why = ("saturation ended" if reason == "saturated" else f"the run stopped on {reason}")
             error = CanonicalFormError if reason == "saturated" else LimitError
             raise error(f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no "
                         f"gradient is returned ({rep})", report=rep)
         if steps:
             trail += from_trail(s.trail, "df", "df")[1:]
-            trail.append(canonical_step(s.trail, g, wrt))
+            at = len(trail)
         g, srep = self._simplify_term(g, trail=trail if steps else None)
         rep.absorb(srep)
+        if steps:  # df in canonical form with the final G, before the steps that polished G
+            trail.insert(at, canonical_step(s.trail, g, wrt))
         return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt,
                         steps=trail if steps else None)
 
@@ -196,35 +205,49 @@ class Engine:
                 out = again
         if out != t and not agree_numerically(t, out, self.functions):
             # every rule was checked numerically, yet a simplification changed the value: keep
-            # the input (a rule that is wrong only in some context is a bug to report)
+            # the input, tidied if tidying alone keeps the value (a rule that is wrong only in
+            # some context is a bug to report)
+            tidied, _ = self._simplify_round(t, (), None, main=("tidy",))
+            kept = tidied if agree_numerically(t, tidied, self.functions) else t
             log.warning("a simplification changed the value (%s differs numerically from %s) "
                         "and was not used; is a rule unsound? (tracegrad check-rules)",
-                        to_text(out), to_text(t))
+                        to_text(out), to_text(kept))
+            out = kept
             rep.phases.append({"phase": "check", "stop_reason": "rejected", "iterations": 0})
-            out = t
         return out, rep
 
     def _simplify_round(self, t: Term, extra_phases: tuple[str, ...],
-                        trail: list[Step] | None) -> tuple[Term, Report]:
-        """One bounded tidy + simplify of ``canonical_sum(t)`` in a fresh e-graph."""
-        program = self.program_for((*extra_phases, "tidy", "simplify"), traced=trail is not None)
-        with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
-            h = s.add(canonical_sum(t))
-            if trail is not None:
-                s.watch("G", h)
-            reason = "saturated"
-            for ph in (*extra_phases, "tidy", "simplify"):
-                lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
-                    if ph == "tidy" else None
-                reason = s.saturate(ph, limits=lim)
-            if trail is not None:
-                trail += from_trail(s.trail, "G", "G")
-            try:
-                return s.extract(h), s.report(reason)
-            except EngineError:
-                # Replacing rules can, in rare cyclic cases, subsume every member of a class.
-                # The input is equal to anything simplification could find: return it as is.
-                return t, s.report("unextractable")
+                        trail: list[Step] | None,
+                        main: tuple[str, ...] = ("tidy", "simplify")) -> tuple[Term, Report]:
+        """One bounded tidy + simplify (the ``main`` phases) of ``canonical_sum(t)`` in a fresh
+        e-graph.
+
+        Tidy replaces what it matches, which keeps the e-graph small; but replacing rules that
+        overlap (``1*A``, ``A*eye(n)``, ``(A*B)'``) can leave a class with nothing to extract.
+        Then the round is run again with tidy only adding (slower, always extractable).
+        """
+        phases = (*extra_phases, *main)
+        for replacing in (SUBSUMING_PHASES, ("expand",)):
+            program = self.program_for(phases, traced=trail is not None, replacing=replacing)
+            with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
+                h = s.add(canonical_sum(t))
+                if trail is not None:
+                    s.watch("G", h)
+                reason = "saturated"
+                for ph in phases:
+                    lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
+                        if ph == "tidy" else None
+                    reason = s.saturate(ph, limits=lim)
+                try:
+                    out = s.extract(h)
+                except EngineError:
+                    continue
+                if trail is not None:
+                    trail += from_trail(s.trail, "G", "G")
+                return out, s.report(reason)
+        # not reached in practice (an adding tidy keeps every class extractable); the input is
+        # equal to anything simplification could find
+        return t, s.report("unextractable")
 
     def simplify(self, expr, shapes: dict | None = None) -> Expr:
         """An equal expression, as small as the bounded simplification finds."""
@@ -267,6 +290,64 @@ class Engine:
             pair = name_free_dims(make_pair(ta, tb), el.u)
             return pair.args[0], pair.args[1]
         return self.term(a, shapes), self.term(b, shapes)
+
+
+#: iterations a directed phase (expand, collect) may take per level of the input's nesting,
+#: on top of the iteration limit: each level costs a few rounds, and directed rules terminate
+ITERATIONS_PER_LEVEL = 4
+
+
+def directed_limits(lim: Limits, f: Term) -> Limits:
+    """``lim`` for the directed phases: when its iteration limit is the default
+    (``lim.grows``), raised by :data:`ITERATIONS_PER_LEVEL` per level of ``f``'s depth, since
+    their rounds grow with the depth of the input; e-nodes, time and memory stay as given, and
+    an iteration limit the user set is kept as it is.
+
+    >>> from rewrite.parse import parse
+    >>> f = parse("tanh(W*tanh(V*x))", {"x": (3,)})
+    >>> directed_limits(Limits(grows=True, iterations=60), f).iterations
+    80
+    >>> directed_limits(Limits(iterations=60), f).iterations
+    60
+    """
+    if not lim.grows:
+        return lim
+    return Limits(iterations=lim.iterations + ITERATIONS_PER_LEVEL * depth(f), enodes=lim.enodes,
+                  seconds=lim.seconds, memory_mb=lim.memory_mb, grows=False)
+
+
+def depth(t: Term) -> int:
+    """Levels of nesting of ``t`` (a leaf has depth 1), without recursion."""
+    d: dict[Term, int] = {}
+    for n in post_order(t):
+        d[n] = 1 + max((d[a] for a in n.args), default=0)
+    return d[t]
+
+
+def stuck_construct(t: Term) -> str | None:
+    """Why the derivation ``t`` (what the gradient's class extracts to when it holds no
+    gradient) is stuck: a differential no rule expands, or an adjoint no rule collects.
+
+    >>> from rewrite.terms import make, var
+    >>> A, X = var("A", (2, 2)), var("X", (2, 3))
+    >>> stuck_construct(make("grad", make("sum", make("d", make("kron", A, X))), make("d", X)))
+    'no rule differentiates kron(·, ·) (in kron(A, X)); a rule file can add one (docs/rules.md)'
+    """
+    for n in post_order(t):
+        if n.op == "d" and n.args[0].op != "var":
+            e = n.args[0]
+            what = "no rule differentiates"
+        elif n.op == "adj" and n.args[0].op not in ("d", "var") and not contains(n.args[0], "adj"):
+            e = n.args[0]
+            what = "no adjoint rule collects the gradient through"
+        else:
+            continue
+        name = e.attr if e.op == "fn" else NAMES.get(e.op, e.op)
+        shown = {"add": "+", "mul": "*", "scale": "*", "had": ".*", "hdiv": "./", "t": "'",
+                 "mpow": "^", "epow": ".^", "epows": ".^"}.get(e.op)
+        form = f"'{shown}'" if shown else f"{name}({', '.join('·' for _ in e.args)})"
+        return f"{what} {form} (in {to_text(e)}); a rule file can add one (docs/rules.md)"
+    return None
 
 
 def _tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:
@@ -325,7 +406,7 @@ def canonical_sum(t: Term) -> Term:
     >>> from rewrite.printing import to_text
     >>> sh = {"X": (3, 3), "A": (3, 3)}
     >>> to_text(canonical_sum(parse("X*X' - A' + 2*(X*X') - A", sh)))
-    "-A - A' + 2*X*X' + X*X'"
+    "2*X*X' - A - A' + X*X'"
     >>> to_text(canonical_sum(parse("(X*X' - A' + 2*(X*X') - A)*(1 + X)", sh)))
     "(X*X' + 2*X*X' - A' - A)*(1 + X)"
     """
@@ -381,7 +462,11 @@ def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
     """
     import numpy as np
 
+    if a.shape != b.shape:  # shapes first: NumPy would broadcast a 1×1 against anything
+        return False
     for va, vb in values_at_random_points(a, b, registry, tries):
+        if va.shape != vb.shape:
+            return False
         scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
         return bool(np.allclose(va, vb, rtol=1e-6, atol=1e-9 * scale))
     return True

@@ -51,9 +51,15 @@ class ShapeError(TracegradError):
 
 
 class UnsupportedError(TracegradError):
-    """A construct the language or the engine does not support."""
+    """A construct the language or the engine does not support (with the run's report when a
+    derivation found it)."""
 
     kind = "unsupported"
+
+    def __init__(self, message: str, position: tuple[int, int] | None = None,
+                 source: str | None = None, report: object = None) -> None:
+        self.report = report
+        super().__init__(message, position, source)
 
 
 class WrtError(TracegradError):

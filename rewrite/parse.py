@@ -32,7 +32,7 @@ BUILTIN_CALLS = {
     "tr": 1, "det": 1, "logdet": 1, "inv": 1, "sum": 1, "norm2": 1, "norm2sq": 1, "fro2": 1,
     "eye": 1, "ones": 1, "diag": 1, "vec": 1, "kron": 2, "kront": 2,
 }
-RULE_CALLS = {"d": 1, "grad": 2, "jac": 2}
+RULE_CALLS = {"d": 1, "grad": 2, "jac": 2, "adj": 3}
 
 
 def normalize_shape(shape: object, name: str = "?") -> tuple:
@@ -371,6 +371,13 @@ class Elaborator:
                 raise ShapeError(f"grad() needs a 1×1 first argument, got {self.shape_str(s.shape)}",
                                  position=node_position(node))
             return self.mk("grad", s, x)
+        if name == "adj":
+            e, w, x = args
+            if not (self.u.unify(e.shape[0], w.shape[0]) and self.u.unify(e.shape[1], w.shape[1])):
+                raise ShapeError(f"adj() needs a seed of its first argument's shape "
+                                 f"{self.shape_str(e.shape)}, got {self.shape_str(w.shape)}",
+                                 position=node_position(node))
+            return self.mk("adj", e, w, x)
         return self.mk("fn", a, attr=name)
 
     def vec(self, a: Term, node) -> Term:

@@ -46,6 +46,13 @@ def _is_neg(t: Term) -> bool:
         t.op == "scale" and t.args[0].op == "num" and t.args[0].attr < 0)
 
 
+def _leads_with_minus(t: Term) -> bool:
+    """Whether ``t`` prints with a leading minus (``-2*A``, ``-y*x'``)."""
+    if t.op in ("mul", "scale"):
+        t = _numbers_first(_factors(t))[0]
+    return _is_neg(t)
+
+
 def _negate(t: Term) -> Term:
     if t.op == "num":
         return Term("num", (), -t.attr, t.shape)
@@ -142,13 +149,19 @@ class _Text:
             s = fmt_number(t.attr)
             return (s, 3) if t.attr < 0 else (s, 5)
         if op == "add":
-            terms = [self.bcast(x) for x in _summands(t)]
+            terms = self.bcast_all(_summands(t), t.shape)
+            first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
+            if first and terms[first].shape == terms[0].shape:  # a - b rather than -b + a
+                terms.insert(0, terms.pop(first))
             out = self.go(terms[0], 1)
             for x in terms[1:]:
                 if _is_neg(x):
                     out += " - " + self.go(_negate(x), 2)
-                else:
-                    out += " + " + self.go(x, 2)
+                    continue
+                s = self.go(x, 2)
+                # a product led by a minus sign (-y*x'): a - y*x' rather than a + -y*x'; unary
+                # minus binds looser than ^ and ' and applies to the whole product
+                out += " - " + s[1:] if s.startswith("-") else " + " + s
             return out, 1
         if op in ("mul", "scale"):
             if op == "scale" and t.args[1].op == "fill":
@@ -177,7 +190,8 @@ class _Text:
             return "*".join(parts), 2
         if op in ("had", "hdiv"):
             sym = " .* " if op == "had" else " ./ "
-            return self.go(self.bcast(t.args[0]), 2) + sym + self.go(self.bcast(t.args[1]), 3), 2
+            a, b = self.bcast_all(t.args, t.shape)
+            return self.go(a, 2) + sym + self.go(b, 3), 2
         if op == "t":
             return self.go(t.args[0], 4) + "'", 4
         if op == "mpow":
@@ -192,14 +206,23 @@ class _Text:
         if op == "fill":
             s = fill_text(*t.attr)
             return s, (5 if "*" not in s and "'" not in s else (4 if "*" not in s else 2))
-        if op in ("grad", "kron", "kront", "jac"):
-            return f"{op}({self.go(t.args[0], 0)}, {self.go(t.args[1], 0)})", 5
+        if op in ("grad", "kron", "kront", "jac", "adj"):
+            return f"{op}({', '.join(self.go(a, 0) for a in t.args)})", 5
         return f"{NAMES[op]}({self.go(t.args[0], 0)})", 5
 
     def expo(self, e: Term) -> str:
         if e.op == "num":
             return fmt_number(e.attr) if e.attr.denominator == 1 else f"({fmt_number(e.attr)})"
         return self.go(e, 5)
+
+    def bcast_all(self, operands, shape: tuple) -> list[Term]:
+        """Operands of ``+ .* ./`` with fills printed as bare scalars, except that an m×n
+        result keeps its first operand spelled in full when every operand is a fill, so that
+        the printed text still has the result's shape (``t*ones(4)*ones(5)' - 1``)."""
+        out = [self.bcast(x) for x in operands]
+        if shape != (1, 1) and all(o.shape == (1, 1) for o in out):
+            out[0] = operands[0]
+        return out
 
     @staticmethod
     def bcast(t: Term) -> Term:
@@ -302,7 +325,10 @@ class _Latex(_Text):
         if op == "num":
             return self.number(t.attr)
         if op == "add":
-            terms = [self.bcast(x) for x in _summands(t)]
+            terms = self.bcast_all(_summands(t), t.shape)
+            first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
+            if first and terms[first].shape == terms[0].shape:  # a - b rather than -b + a
+                terms.insert(0, terms.pop(first))
             out = self.go(terms[0], 1)
             for x in terms[1:]:
                 out += (" - " + self.go(_negate(x), 2)) if _is_neg(x) else (" + " + self.go(x, 2))
@@ -362,6 +388,9 @@ class _Latex(_Text):
                 return s, 2
             n, q = t.args[0].shape[1], t.args[1].shape[1]
             return rf"\left({s}\right) K_{{{n},{q}}}", 3
+        if op == "adj":  # the adjoint of a linear E with seed W (collect.rules), wrt d(X)
+            args = ", ".join(self.go(a, 0) for a in t.args)
+            return rf"\operatorname{{adj}}\left({args}\right)", 5
         if op == "jac":
             return (rf"\frac{{\partial \operatorname{{vec}} {self.go(t.args[0], 5)}}}"
                     rf"{{\partial \operatorname{{vec}} {self.go(t.args[1], 5)}}}"), 5

@@ -48,14 +48,24 @@ def _env_number(name: str, default: float, kind=float):
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds for one equality-saturation run; reaching one is a reported stop reason."""
+    """Bounds for one equality-saturation run; reaching one is a reported stop reason.
+
+    ``iterations`` bounds each phase. When it is left to its default (neither given nor set by
+    ``TRACEGRAD_MAX_ITERATIONS``), ``grows`` is true: the directed phases of a derivation
+    (expand, collect) may then take a few more iterations per level of the input's nesting
+    (:func:`rewrite.engine.directed_limits`), since their rounds grow with its depth.
+    """
 
     iterations: int = 0
     enodes: int = 0
     seconds: float = 0.0
     memory_mb: float = 0.0
+    grows: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.grows is None:
+            object.__setattr__(self, "grows", not self.iterations
+                               and "TRACEGRAD_MAX_ITERATIONS" not in os.environ)
         if not self.iterations:
             object.__setattr__(self, "iterations",
                                int(_env_number("TRACEGRAD_MAX_ITERATIONS", 60, int)))

@@ -3,7 +3,8 @@
 ::
 
     ruleset trace                         # a stock ruleset (its phase is known)
-    ruleset mine in close                 # a new ruleset joins a phase: expand, close, tidy, simplify
+    ruleset mine in close                 # a new ruleset joins a phase: expand, collect, close, tidy,
+                                          # simplify
     tr-cyclic : tr(A*B) = tr(B*A)         # Matrix Cookbook (16)
     d-const   : d(C) => 0*C   if const(C)
     function softsign(x) = x/(1 + abs(x)); d/dx = 1/(1 + abs(x))^2
@@ -34,12 +35,12 @@ from .parse import Elaborator
 from .shapes import DimVar
 from .terms import OPS, Term
 
-PHASES = ("expand", "close", "tidy", "simplify")
+PHASES = ("expand", "collect", "close", "tidy", "simplify")
 # Phases whose rules are directed and replace what they match (egglog :subsume), except
 # involutions such as A'' => A, which only add (see backend.compile_rules).
 SUBSUMING_PHASES = ("expand", "tidy")
 STOCK_RULESETS = {
-    "differential": "expand", "linear": "expand", "trace": "close", "collect": "close",
+    "differential": "expand", "linear": "expand", "trace": "close", "collect": "collect",
     "tidy": "tidy", "simplify": "simplify",
 }
 CONDITIONS = {"scalar": 1, "const": 1, "free": 1, "varying": 1, "square": 1, "vector": 1, "num": 1,

@@ -12,10 +12,10 @@
 >>> from rewrite.engine import Engine
 >>> eng = Engine()
 >>> str(hessian(eng, "x'*A*x", "x", {"x": ("n",), "A": ("n", "n")}))
-"A' + A"
+"A + A'"
 >>> h = hvp(eng, "x'*A*x", "x", {"x": ("n",), "A": ("n", "n")})
 >>> h.direction, str(h)
-('V', "A*V + A'*V")
+('V', "A'*V + A*V")
 >>> str(jacobian(eng, "A*X*B", "X", {"A": (2, 3), "X": (3, 4), "B": (4, 5)}))
 "kron(B', A)"
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import EngineError, Session
-from .engine import DERIVATION_PHASES
+from .engine import DERIVATION_PHASES, directed_limits
 from .errors import CanonicalFormError, LimitError, ShapeError, TracegradError, WrtError
 from .expr import Expr
 from .numeric import evaluate, instantiate_dims, random_point, relative_error
@@ -106,11 +106,12 @@ def jacobian_term(engine, F: Term, x: Term, limits: Limits | None = None) -> tup
         return _zeros(F, x), Report("saturated", 0, 0, 0, 0.0, {}, [], [])
     with Session(engine.program_for(DERIVATION_PHASES), lim) as s:
         root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr})
-        reason = s.saturate("expand")
+        directed = directed_limits(lim, F)
+        reason = s.saturate("expand", limits=directed)
         if reason != "saturated":
             rep = s.report(reason)
             raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})", report=rep)
-        reason = s.saturate("close", stop_when=lambda: s.is_free(root))
+        reason = s.saturate("collect", limits=directed, stop_when=lambda: s.is_free(root))
         rep = s.report(reason)
         j = s.extract(root)
     if contains(j, "jac", "grad", "d"):

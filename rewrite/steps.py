@@ -16,8 +16,9 @@ that iteration are named instead.
  4  df = tr(dA*X + A*dX)       d-mul
  5  df = tr(0*A*X) + tr(A*dX)  dist-tr, d-const
  6  df = 0*tr(A*X) + tr(A*dX)  scale-tr
- 7  df = tr(A*dX)              canonical form: grad-trace
- 8  G  = A'                    read off
+ 7  df = tr(A*dX)              canonical form: adj-mul-l, adj-tr
+ 8  G  = A'*eye(2) + 0*X       read off
+ 9  G  = A'                    tidy: tidy-scale-eye-r
 """
 
 from __future__ import annotations
@@ -81,13 +82,13 @@ LINE = 100
 
 
 def format_steps(steps: list[Step]) -> str:
-    """Numbered lines ``k  quantity = expr   why`` (rules of the expand/close phases bare,
+    """Numbered lines ``k  quantity = expr   why`` (rules of the expand/close/collect phases bare,
     others as ``phase: rules``)."""
     width = max((len(s.text) for s in steps), default=0)
     qw = max((len(s.quantity) for s in steps), default=1)
     lines = []
     for k, s in enumerate(steps, 1):
-        if s.phase in ("expand", "close"):
+        if s.phase in ("expand", "close", "collect"):
             why = ", ".join(s.rules)
         else:
             why = f"{s.phase}: {', '.join(s.rules)}" if s.rules else s.phase

@@ -72,6 +72,8 @@ OPS: dict[str, OpInfo] = {
         _op("vec", 1, "Vec", ("rc", 0), _ONE),
         _op("d", 1, "D", _R0, _C0),
         _op("grad", 2, "Grad", _R1, _C1),
+        # adj(E, W, d(X)): the G with tr(W'*E) = tr(G'*d(X)), E linear in d(X) (collect.rules)
+        _op("adj", 3, "Adj", ("r", 2), ("c", 2)),
         _op("kron", 2, "Kron", ("rr", 0, 1), ("cc", 0, 1)),
         _op("kront", 2, "KronT", ("rr", 0, 1), ("cc", 0, 1)),
         _op("jac", 2, "Jac", ("rc", 0), ("rc", 1)),
@@ -252,3 +254,38 @@ def dims_of(t: Term) -> set:
             out.update(n.attr)
         stack.extend(n.args)
     return out
+
+
+#: operators whose two arguments have one shape (the parser spells a 1×1 broadcast as a fill)
+_SAME_SHAPE = ("add", "had", "hdiv", "epow")
+_SQUARE = ("tr", "det", "logdet", "inv", "mpow", "diagv")
+
+
+def ill_typed(t: Term) -> Term | None:
+    """The first node of ``t`` (arguments first) whose arguments do not fit its operator or
+    whose shape is not the one its arguments give; None when every node is well typed.
+
+    Every node carries the shape its operator computes, so a term rebuilt from an e-graph in
+    which two classes of different shapes were wrongly merged shows up here.
+
+    >>> A, B = var("A", (2, 3)), var("B", (3, 2))
+    >>> ill_typed(make("add", make("t", A), B)) is None
+    True
+    >>> str(ill_typed(make("mpow", A, num(2)).args[0]) is None), ill_typed(make("mpow", A, num(2)))
+    ('True', Term('A^2'))
+    """
+    for n in post_order(t):
+        a = n.args
+        if n.op in _SAME_SHAPE and a[0].shape != a[1].shape:
+            return n
+        if n.op == "mul" and a[0].shape[1] != a[1].shape[0]:
+            return n
+        if n.op in ("scale", "epows") and a[0 if n.op == "scale" else 1].shape != (1, 1):
+            return n
+        if n.op in _SQUARE and a[0].shape[0] != a[0].shape[1]:
+            return n
+        if n.op == "diag" and a[0].shape[1] != 1:
+            return n
+        if n.op not in ("var", "pvar") and n.shape != result_shape(n.op, a, n.attr):
+            return n
+    return None

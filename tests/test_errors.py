@@ -58,9 +58,20 @@ def test_matrix_valued_objective():
 
 
 def test_unsupported_gradient_is_an_error_not_a_guess():
-    # vec(X)'*a has a gradient (a reshaped) that the language cannot write
-    with pytest.raises(rw.CanonicalFormError):
-        rw.gradient("vec(X)'*a", "X", {"X": (2, 3), "a": (6,)})
+    # no rule differentiates kron(A, X): a typed error that names the construct
+    with pytest.raises(rw.UnsupportedError, match="kron"):
+        rw.gradient("sum(kron(A, X))", "X", {"A": (2, 2), "X": (2, 3)})
+
+
+def test_a_reshaped_seed_is_written_with_kron():
+    """vec(X)'*a has a gradient (a reshaped to X's shape), written in the language with kron."""
+    import numpy as np
+
+    from rewrite.numeric import gradient_error
+
+    g = rw.gradient("vec(X)'*a", "X", {"X": (2, 3), "a": (6,)})
+    assert g.term.shape == (2, 3)
+    assert gradient_error(g, np.random.default_rng(0))[2] < 1e-8
 
 
 def test_deep_nesting_is_a_clean_error():

@@ -38,7 +38,7 @@ CASES = [
     ("diag(x) + diag(diag(Sigma))",
      r"\operatorname{diag}\left(x\right) + \operatorname{diag}\left(\operatorname{diag}\left(\Sigma"
      r"\right)\right)"),
-    ("-2*X + B", r"-2 X + B"),
+    ("-2*X + B", r"B - 2 X"),
     ("x1'*W_out'*y", r"x_{1}^{\top} W_{\mathrm{out}}^{\top} y"),
     ("sum(log(1 + exp(-y .* (X*w))))",
      r"\operatorname{sum}\left(\log\left(1 + \exp\left(-y \odot \left(X w\right)\right)\right)\right)"),

@@ -262,7 +262,7 @@ def test_new_ops_are_declared_by_the_backend():
     assert "(Kron M M)" in text and "(KronT M M)" in text and "(Jac M M)" in text
     assert '"~type-kron"' in text and '"~type-jac"' in text
     assert {"jacobian", "kron"} <= set(stock_ruleset().phases)
-    assert stock_ruleset().phases["jacobian"] == "close"
+    assert stock_ruleset().phases["jacobian"] == "collect"
 
 
 # -- property test ---------------------------------------------------------------------------
