@@ -330,8 +330,8 @@ def stuck_construct(t: Term) -> str | None:
 
     >>> from rewrite.terms import make, var
     >>> A, X = var("A", (2, 2)), var("X", (2, 3))
-    >>> stuck_construct(make("grad", make("sum", make("d", make("kron", A, X))), make("d", X)))
-    'no rule differentiates kron(·, ·) (in kron(A, X)); a rule file can add one (docs/rules.md)'
+    >>> stuck_construct(make("grad", make("sum", make("d", make("kront", A, X))), make("d", X)))
+    'no rule differentiates kront(·, ·) (in kront(A, X)); a rule file can add one (docs/rules.md)'
     """
     for n in post_order(t):
         if n.op == "d" and n.args[0].op != "var":

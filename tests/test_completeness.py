@@ -14,16 +14,17 @@ from rewrite.terms import OPS
 
 #: leaves: constant unless they are the variable itself (d(X) stays, d-const covers the rest)
 LEAVES = {"var", "num", "eye", "ones", "fill"}
-#: internal to rules (differentials, collectors) and to Jacobian results
-INTERNAL = {"pvar", "d", "grad", "adj", "jac", "kront"}
-#: in the language but with no differential rule: a gradient through them is an
-#: UnsupportedError naming them (tested below)
-NOT_DIFFERENTIABLE = {"kron"}
+#: internal to rules (differentials, collectors)
+INTERNAL = {"pvar", "d", "grad", "adj", "jac"}
+#: accepted on input (Jacobians print it) but with no differential rule: a gradient through it
+#: is an UnsupportedError naming it (tested below)
+NOT_DIFFERENTIABLE = {"kront"}
 #: the argument positions of each operator that the differential of a well-typed input can
 #: occupy (d-hdiv never leaves a differential in a denominator; f(E), inv(E), det(E), E^k and
 #: the norms are expanded by their differential rules, so a differential is never inside them)
 LINEAR_POSITIONS = {"add": (0, 1), "mul": (0, 1), "scale": (0, 1), "had": (0, 1), "hdiv": (0,),
-                    "t": (0,), "tr": (0,), "sum": (0,), "diag": (0,), "diagv": (0,), "vec": (0,)}
+                    "t": (0,), "tr": (0,), "sum": (0,), "diag": (0,), "diagv": (0,), "vec": (0,),
+                    "kron": (0, 1)}
 
 
 def _differentiated_ops(rs) -> set[str]:
@@ -72,8 +73,8 @@ def test_the_tables_above_name_every_operator():
 
 
 def test_a_construct_without_a_rule_is_an_unsupported_error_naming_it():
-    with pytest.raises(rw.UnsupportedError, match=r"kron\(·, ·\)"):
-        rw.gradient("sum(kron(A, X))", "X", {"A": (2, 2), "X": (2, 3)})
+    with pytest.raises(rw.UnsupportedError, match=r"kront\(·, ·\)"):
+        rw.gradient("sum(kront(A, X))", "X", {"A": (2, 2), "X": (2, 3)})
 
 
 def test_a_user_rule_file_completes_a_missing_differential(tmp_path):
@@ -113,6 +114,10 @@ CASES = [
     ("sum(exp(X) .* (ones(2)*ones(3)'))", "X", {"X": (2, 3)}),
     ("sum(sin(X).^2)", "X", {"X": (2, 3)}),
     ("x*x*A*x", "x", {"x": (), "A": ()}),
+    ("sum(kron(A, X))", "X", {"A": (2, 3), "X": (2, 4)}),
+    ("fro2(kron(X, B) - C)", "X", {"B": (2, 3), "X": (3, 2), "C": (6, 6)}),
+    ("tr(kron(X, X'))", "X", {"X": (2, 3)}),
+    ("kron(t, fro2(X))", "X", {"t": (), "X": (2, 3)}),
 ]
 
 

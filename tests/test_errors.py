@@ -58,9 +58,9 @@ def test_matrix_valued_objective():
 
 
 def test_unsupported_gradient_is_an_error_not_a_guess():
-    # no rule differentiates kron(A, X): a typed error that names the construct
-    with pytest.raises(rw.UnsupportedError, match="kron"):
-        rw.gradient("sum(kron(A, X))", "X", {"A": (2, 2), "X": (2, 3)})
+    # no rule differentiates kront(A, X): a typed error that names the construct
+    with pytest.raises(rw.UnsupportedError, match="kront"):
+        rw.gradient("sum(kront(A, X))", "X", {"A": (2, 2), "X": (2, 3)})
 
 
 def test_a_reshaped_seed_is_written_with_kron():
