@@ -32,11 +32,12 @@ import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .errors import UnsupportedError
-from .terms import Term, make, var_shapes
+from .terms import Term, make, post_order, var_shapes
 
 if TYPE_CHECKING:  # sympy is imported where it is used (it takes ~0.35 s)
     import sympy
@@ -465,6 +466,39 @@ def _is_scalar(t: Term) -> bool:
 
 def _is_chain(t: Term) -> bool:
     return t.op == "mul" and not _is_scalar(t.args[0]) and not _is_scalar(t.args[1])
+
+
+def hoist_numbers(t: Term) -> Term:
+    """``t`` with numeric factors moved out of matrix products (``A*(c*B)`` → ``c*(A*B)``), so
+    that a product chain is not cut by a number and its parts can be shared with ``f``.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"A": (2, 3), "B": (3, 3), "C": (3, 2)}
+    >>> t = hoist_numbers(parse("A*((-0.5*B)*C)", sh))
+    >>> (t.op, t.args[0].attr, to_text(t.args[1]))
+    ('scale', Fraction(-1, 2), 'A*B*C')
+    """
+    memo: dict[Term, Term] = {}
+
+    def number(x: Term) -> Fraction | None:
+        return x.args[0].attr if x.op == "scale" and x.args[0].op == "num" else None
+
+    for n in post_order(t):
+        args = tuple(memo[a] for a in n.args)
+        out = n if args == n.args else Term(n.op, args, n.attr, n.shape)
+        if n.op == "mul":
+            a, b = args
+            c = Fraction(1)
+            if number(a) is not None and not _is_scalar(a):
+                c, a = c * number(a), a.args[1]
+            if number(b) is not None and not _is_scalar(b):
+                c, b = c * number(b), b.args[1]
+            if c != 1:
+                inner = make("mul", a, b)
+                out = make("scale", Term("num", (), c, (1, 1)), inner)
+        memo[n] = out
+    return memo[t]
 
 
 def _factors(t: Term) -> list[Term]:
@@ -995,6 +1029,7 @@ def generate(f: Term, wrt: str, grad: Term, backend: str = "numpy", registry=Non
         raise UnsupportedError(f"{wrt!r} is not a variable of the objective")
     b = _BACKEND[backend]
     em = _Emitter(b, registry)
+    grad = hoist_numbers(grad)
     em.scan(f)
     em.scan(grad)
     fv = em.emit(f)

@@ -223,31 +223,45 @@ class Engine:
         e-graph.
 
         Tidy replaces what it matches, which keeps the e-graph small; but replacing rules that
-        overlap (``1*A``, ``A*eye(n)``, ``(A*B)'``) can leave a class with nothing to extract.
-        Then the round is run again with tidy only adding (slower, always extractable).
+        overlap (``1*A``, ``(A*B)'``, ``(c*A)'``) can leave a class with nothing to extract.
+        Then ``t`` is tidied with tidy only adding (always extractable; simplification is not
+        run on such an e-graph, where every replaced form stays and feeds the equations), and
+        the round is run again on the tidied term.
         """
         phases = (*extra_phases, *main)
-        for replacing in (SUBSUMING_PHASES, ("expand",)):
-            program = self.program_for(phases, traced=trail is not None, replacing=replacing)
-            with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
-                h = s.add(canonical_sum(t))
-                if trail is not None:
-                    s.watch("G", h)
-                reason = "saturated"
-                for ph in phases:
-                    lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
-                        if ph == "tidy" else None
-                    reason = s.saturate(ph, limits=lim)
-                try:
-                    out = s.extract(h)
-                except EngineError:
-                    continue
-                if trail is not None:
-                    trail += from_trail(s.trail, "G", "G")
-                return out, s.report(reason)
-        # not reached in practice (an adding tidy keeps every class extractable); the input is
-        # equal to anything simplification could find
-        return t, s.report("unextractable")
+        out = self._run_round(t, phases, SUBSUMING_PHASES, trail)
+        if out is not None:
+            return out
+        tidied = self._run_round(t, ("tidy",), ("expand",), trail)
+        if tidied is None:  # not expected: an adding tidy leaves every class extractable
+            return t, Report("unextractable", 0, 0, 0, 0.0, {}, [], [])
+        again = self._run_round(tidied[0], phases, SUBSUMING_PHASES, trail)
+        if again is None:
+            return tidied
+        again[1].absorb(tidied[1])
+        return again
+
+    def _run_round(self, t: Term, phases: tuple[str, ...], replacing: tuple[str, ...],
+                   trail: list[Step] | None) -> tuple[Term, Report] | None:
+        """``phases`` run on ``canonical_sum(t)`` in a fresh e-graph; None when the result's
+        class has nothing left to extract."""
+        program = self.program_for(phases, traced=trail is not None, replacing=replacing)
+        with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
+            h = s.add(canonical_sum(t))
+            if trail is not None:
+                s.watch("G", h)
+            reason = "saturated"
+            for ph in phases:
+                lim = Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) \
+                    if ph == "tidy" else None
+                reason = s.saturate(ph, limits=lim)
+            try:
+                out = s.extract(h)
+            except EngineError:
+                return None
+            if trail is not None:
+                trail += from_trail(s.trail, "G", "G")
+            return out, s.report(reason)
 
     def simplify(self, expr, shapes: dict | None = None) -> Expr:
         """An equal expression, as small as the bounded simplification finds."""
@@ -400,7 +414,9 @@ def canonical_sum(t: Term) -> Term:
     in sums nested inside ``t`` (in a product, say), move like terms next to the first of them.
 
     This is the n-ary sum kept outside the rules: commutativity of ``+`` is never a rule, so
-    like terms (equal up to a number) meet only if they are neighbours.
+    like terms (equal up to a number) meet only if they are neighbours. Summands ``0*A`` are
+    dropped (one is kept when nothing else is left): the zero terms a derivation collects
+    would otherwise stay in the e-graph as replaced nodes of every class they were added to.
 
     >>> from rewrite.parse import parse
     >>> from rewrite.printing import to_text
@@ -421,6 +437,7 @@ def canonical_sum(t: Term) -> Term:
             return out
         if n.op == "add":
             terms = [go(x, False) for x in _summands(n)]
+            terms = [x for x in terms if not _is_zero(x)] or terms[:1]
             if top:
                 terms.sort(key=key)
             else:  # grouped by first appearance, otherwise in the order given
@@ -442,6 +459,13 @@ def canonical_sum(t: Term) -> Term:
         return out
 
     return go(t, True)
+
+
+def _is_zero(x: Term) -> bool:
+    """``0*A`` (or the number 0)."""
+    if x.op == "num":
+        return x.attr == 0
+    return x.op == "scale" and x.args[0].op == "num" and x.args[0].attr == 0
 
 
 def _like(x: Term) -> Term:

@@ -17,7 +17,7 @@ that iteration are named instead.
  5  df = tr(0*A*X) + tr(A*dX)  dist-tr, d-const
  6  df = 0*tr(A*X) + tr(A*dX)  scale-tr
  7  df = tr(A*dX)              canonical form: adj-mul-l, adj-tr
- 8  G  = A'*eye(2) + 0*X       read off
+ 8  G  = A'*eye(2)             read off
  9  G  = A'                    tidy: tidy-scale-eye-r
 """
 
