@@ -10,15 +10,14 @@ that iteration are named instead.
 >>> import rewrite as rw
 >>> g = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)}, steps=True)
 >>> print(format_steps(g.steps))
- 1  f  = tr(A*X)               input
- 2  df = d(tr(A*X))            differentiate
- 3  df = tr(d(A*X))            d-tr
- 4  df = tr(dA*X + A*dX)       d-mul
- 5  df = tr(0*A*X) + tr(A*dX)  dist-tr, d-const
- 6  df = 0*tr(A*X) + tr(A*dX)  scale-tr
- 7  df = tr(A*dX)              canonical form: adj-mul-l, adj-tr
- 8  G  = A'*eye(2)             read off
- 9  G  = A'                    tidy: tidy-scale-eye-r
+ 1  f  = tr(A*X)           input
+ 2  df = d(tr(A*X))        differentiate
+ 3  df = tr(d(A*X))        d-tr
+ 4  df = tr(dA*X + A*dX)   d-mul
+ 5  df = tr(0*A*X + A*dX)  d-const
+ 6  df = tr(A*dX)          canonical form: adj-add, adj-zero, adj-mul-l, adj-tr, grad-adj
+ 7  G  = A'*eye(2)         read off
+ 8  G  = A'                tidy: tidy-scale-eye-r
 """
 
 from __future__ import annotations
