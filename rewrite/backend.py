@@ -166,9 +166,8 @@ class DimCodec:
             while rest % c == 0:
                 parts.append(n)
                 rest //= c
-        if rest != 1:
-            parts.insert(0, str(rest))
-        return "*".join(parts)
+        # the canonical spelling of terms.mul_dims: the number first, then the names sorted
+        return "*".join(([str(rest)] if rest != 1 else []) + sorted(parts))
 
 
 def _rat(v: Fraction) -> str:

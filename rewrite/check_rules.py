@@ -151,9 +151,10 @@ def _pvar_shapes(rule: Rule) -> dict[str, tuple]:
     return shapes
 
 
-def _draw_dims(rule: Rule, rng: np.random.Generator, distinct: bool = False) -> dict[DimVar, int]:
+def _draw_dims(rule: Rule, rng: np.random.Generator, distinct: bool = False,
+               ones: bool = False) -> dict[DimVar, int]:
     """Sizes for the rule's dimension variables (2 to 4; ``distinct``: pairwise different, so
-    no product is square or conformable by accident)."""
+    no product is square or conformable by accident; ``ones``: all 1, every matrix 1×1)."""
     parent: dict[DimVar, DimVar] = {}
 
     def find(d: DimVar) -> DimVar:
@@ -181,7 +182,7 @@ def _draw_dims(rule: Rule, rng: np.random.Generator, distinct: bool = False) -> 
     for d in sorted(dims, key=lambda v: v.id):
         r = find(d)
         if r not in roots:
-            roots[r] = 2 + order[len(roots)] if distinct else int(rng.integers(2, 5))
+            roots[r] = 1 if ones else 2 + order[len(roots)] if distinct else int(rng.integers(2, 5))
     val = {d: roots[find(d)] for d in dims}
     for d, v in fixed.items():
         for e in dims:
@@ -407,7 +408,8 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
 
     Draw k uses ``numpy.random.default_rng(1000*seed + k)``; even draws take values of both
     signs, odd draws entrywise positive values; the first two draws take pairwise different
-    dimensions.  Draws outside the domain of a side (log of a negative number, a singular
+    dimensions, the third makes every dimension 1 (a rule sound for matrices may not be for
+    1×1 operands).  Draws outside the domain of a side (log of a negative number, a singular
     matrix) do not count: up to ``3*draws`` are made to evaluate ``draws`` of them.
     """
     tol = 1e-4 if _uses_differentials(rule) else TOLERANCE
@@ -423,7 +425,7 @@ def check_rule(rule: Rule, registry, draws: int = DRAWS, seed: int = 0
         positive = k % 2 == 1
         values = "positive" if positive else "general"
         try:
-            val = _draw_dims(rule, rng, distinct=k < 2)
+            val = _draw_dims(rule, rng, distinct=k < 2, ones=k == 2)
             lhs, rhs = _concrete(rule.lhs, val), _concrete(rule.rhs, val)
             nums = _draw_numbers(rule, rng)
             env: dict[str, np.ndarray] = {}

@@ -21,7 +21,7 @@ from .report import Limits, Report
 from .rules import PHASES, SUBSUMING_PHASES, RuleSet, stock_ruleset, with_user_files
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
-from .terms import OPS, Term, contains, free_vars, make, post_order, size, var
+from .terms import OPS, Term, contains, free_vars, ill_typed, make, post_order, size, var
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,10 @@ class Engine:
         if steps:
             trail += from_trail(s.trail, "df", "df")[1:]
             at = len(trail)
+        _check_shape(g, x, "collected")
         g, srep = self._simplify_term(g, trail=trail if steps else None)
         rep.absorb(srep)
+        _check_shape(g, x, "simplified")
         if steps:  # df in canonical form with the final G, before the steps that polished G
             trail.insert(at, canonical_step(s.trail, g, wrt))
         return Gradient(g, rep, self.functions, s if keep_egraph else None, f=f, wrt=wrt,
@@ -362,6 +364,17 @@ def stuck_construct(t: Term) -> str | None:
         form = f"'{shown}'" if shown else f"{name}({', '.join('·' for _ in e.args)})"
         return f"{what} {form} (in {to_text(e)}); a rule file can add one (docs/rules.md)"
     return None
+
+
+def _check_shape(g: Term, x: Term, what: str) -> None:
+    """A gradient has the shape of its variable and every node the shape its operator gives;
+    anything else is an internal error (an ill-typed merge in the e-graph), never a result."""
+    bad = ill_typed(g)
+    if g.shape != x.shape or bad is not None:
+        where = f" at {to_text(bad)}" if bad is not None else ""
+        raise EngineError(f"internal: the {what} gradient {to_text(g)} is ill-typed{where} "
+                          f"(shape {fmt_shape(g.shape)}, variable {fmt_shape(x.shape)}); "
+                          "please report this input")
 
 
 def _tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:

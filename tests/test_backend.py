@@ -139,3 +139,29 @@ def test_a_large_input_with_shared_subterms_extracts_as_inserted():
         out = s.extract(s.add(t))
     assert ill_typed(out) is None
     assert out == t
+
+
+def test_the_same_input_gives_the_same_output_after_hundreds_of_derivations():
+    """Results do not depend on what ran before in the process (pooled e-graphs, dimension
+    codes, shared-subterm numbers): the public cases differentiated before and after 200 other
+    derivations print the same gradients with the same iteration counts."""
+    from conftest import public_cases
+
+    import rewrite as rw
+
+    cases = public_cases()
+    eng = rw.Engine()
+
+    def run() -> list[tuple[str, int]]:
+        out = []
+        for c in cases:
+            g = eng.gradient(c["expr"], c["wrt"], {k: tuple(v) for k, v in c["shapes"].items()})
+            out.append((str(g), g.report.iterations))
+        return out
+
+    first = run()
+    for i in range(200):
+        n = 2 + i % 4
+        eng.gradient(f"sum(tanh(W*x)) + {i}*tr(A*W'*W)", "W", {"W": (n, 3), "x": (3,),
+                                                                  "A": (3, 3)})
+    assert run() == first
