@@ -521,9 +521,12 @@ def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3):
     for _ in range(tries):
         dims = instantiate_dims(both, rng)
         env = random_point(both, rng, dims)
-        with np.errstate(all="ignore"):
-            va = evaluate(a, env, registry, dims)
-            vb = evaluate(b, env, registry, dims)
+        try:
+            with np.errstate(all="ignore"):
+                va = evaluate(a, env, registry, dims)
+                vb = evaluate(b, env, registry, dims)
+        except np.linalg.LinAlgError:  # a singular matrix at this point: outside the domain
+            continue
         if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
             yield va, vb
 

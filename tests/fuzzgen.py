@@ -397,7 +397,7 @@ def _refined_error(f, g, env) -> float:
     x0 = np.asarray(env["X"], dtype=float)
     grad = evaluate(g.term, env, g.registry)
     best = np.inf
-    for h in (1e-3, 3e-3, 1e-2):
+    for h in (1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2):  # small steps for steep objectives
         fd = np.zeros_like(x0)
         for idx in np.ndindex(x0.shape):
             vals = []
