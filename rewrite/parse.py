@@ -356,8 +356,11 @@ class Elaborator:
         if name in ("sum", "fro2", "norm2sq"):
             return self.mk("fro2" if name == "norm2sq" else name, a)
         if name == "norm2":
+            r, c = (self.u.find(d) for d in a.shape)
+            if r == 1 and c != 1:  # a row vector, as in MATLAB: the norm of its transpose
+                return self.mk("norm2", self.mk("t", a))
             if not self.u.unify(a.shape[1], 1):
-                raise ShapeError(f"norm2() needs a column vector, got {self.shape_str(a.shape)}; "
+                raise ShapeError(f"norm2() needs a vector, got {self.shape_str(a.shape)}; "
                                  "use fro2() for the squared Frobenius norm",
                                  position=node_position(node))
             return self.mk("norm2", a)
@@ -406,6 +409,8 @@ class Elaborator:
         r, c = (self.u.find(d) for d in a.shape)
         if c == 1:
             return self.mk("diag", a)
+        if r == 1 and not self.rule_mode:  # a row vector, as in MATLAB: the diagonal matrix
+            return self.mk("diag", self.mk("t", a))
         if r == c or (isinstance(r, DimVar) is False and r == c):
             return self.mk("diagv", a)
         if not isinstance(c, DimVar) and not isinstance(r, DimVar):
