@@ -39,7 +39,8 @@ from .common import (
 )
 
 STARTUP = "_startup"  # the worker's row for its first gradient (rules compiled and loaded)
-FAMILIES = ("public", "trace-product", "quadratic-sum", "nested-inverse", "elementwise-chain")
+FAMILIES = ("public", "trace-product", "quadratic-sum", "nested-inverse", "elementwise-chain",
+            "mlp-depth")
 EW_FUNCTIONS = ("tanh", "sin", "exp", "sigmoid", "cos", "softplus")
 
 
@@ -120,6 +121,33 @@ def elementwise_chain_family(depths) -> list[dict]:
     return out
 
 
+def mlp_depth_family(depths) -> list[dict]:
+    """sum(tanh(WL*…tanh(W1*x))) with respect to the first weight: the gradient of an L-layer
+    tanh network."""
+    out = []
+    for d in depths:
+        e = "x"
+        for i in range(1, d + 1):
+            e = f"tanh(W{i}*{e})"
+        shapes = {"x": ("n",), **{f"W{i}": ("n", "n") for i in range(1, d + 1)}}
+        out.append({"id": f"mlp-L{d}", "expr": f"sum({e})", "wrt": "W1", "shapes": shapes, "param": d,
+                    "series": "tanh network"})
+    return out
+
+
+def fitted_exponent(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of log(time) against log(size): 1 is linear growth.
+
+    >>> round(fitted_exponent([(2, 10.0), (4, 20.0), (8, 40.0)]), 6)
+    1.0
+    """
+    if len(points) < 2:
+        return None
+    xs, ys = [math.log(a) for a, _ in points], [math.log(b) for _, b in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
 def public_family() -> list[dict]:
     cases = json.loads(PUBLIC_CASES.read_text())
     return [{"id": c["id"], "expr": c["expr"], "wrt": c["wrt"], "shapes": c["shapes"],
@@ -137,6 +165,8 @@ def family_cases(name: str, quick: bool) -> list[dict]:
         return nested_inverse_family([1, 2] if quick else range(1, 7))
     if name == "elementwise-chain":
         return elementwise_chain_family([1, 3] if quick else range(1, 9))
+    if name == "mlp-depth":
+        return mlp_depth_family([2, 4] if quick else [2, 4, 8, 16, 32])
     raise ValueError(f"unknown family {name!r}")
 
 
@@ -286,7 +316,8 @@ TABLE_COLUMNS = [("id", "case"), ("ms", "ms"), ("ms_min", "min ms"), ("iteration
 
 
 def summary(data: dict) -> dict:
-    """Target figures: public median/p95, tr(F1…F16), 64-term sum and its growth exponent."""
+    """Target figures: public median/p95, tr(F1…F16), 64-term sum and its growth exponent, the
+    tanh network's gradient time by depth and its growth exponent."""
     fam = data.get("families", {})
     s: dict = {}
     pub = [r["ms"] for r in fam.get("public", []) if r.get("ms") is not None and not r.get("error")]
@@ -310,12 +341,15 @@ def summary(data: dict) -> dict:
     if q:
         m, ms = max(q)
         s["qsum_max_m"], s["qsum_max_ms"] = m, ms
-        big = [(a, b) for a, b in q if a >= 4]
-        if len(big) >= 2:
-            xs, ys = [math.log(a) for a, _ in big], [math.log(b) for _, b in big]
-            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-            s["qsum_exponent"] = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-                (x - mx) ** 2 for x in xs)
+        exponent = fitted_exponent([(a, b) for a, b in q if a >= 4])
+        if exponent is not None:
+            s["qsum_exponent"] = exponent
+    mlp = [(r["param"], r["ms"]) for r in fam.get("mlp-depth", []) if r.get("ms") and not r.get("error")]
+    if mlp:
+        s["mlp_ms"] = dict(mlp)
+        exponent = fitted_exponent([(a, b) for a, b in mlp if a >= 4])
+        if exponent is not None:
+            s["mlp_exponent"] = exponent
     s["limit_hits"] = [f"{n}/{r['id']}: {r.get('stop')}" for n, rows in fam.items() for r in rows
                        if r.get("stop") not in ("saturated", None) or r.get("error")]
     s["phase_limit_hits"] = [f"{n}/{r['id']}: {r['phase_limits']}" for n, rows in fam.items() for r in rows

@@ -70,6 +70,9 @@ def write(out: Path, md: Path) -> Path:
              f"{check(qm is not None and qm <= 1000, qm, 'ms')} |")
     L.append("| … growing at most linearly (fitted exponent of time vs terms, m ≥ 4) | "
              f"{check(qe is not None and qe <= 1.1, qe)} |")
+    me = sa.get("mlp_exponent")
+    L.append("| L-layer tanh network gradient growing at most linearly in L (fitted exponent, L ≥ 4) | "
+             f"{check(me is not None and me <= 1.1, me)} |")
     for key, v in sc.items():
         L.append(f"| generated gradient {key} ≤ 1.0 at n ≥ 500 | "
                  f"{v['at_most_1']}/{v['count']} problem-sizes hold; median {v['median']:.3g}, "
@@ -118,13 +121,17 @@ def write(out: Path, md: Path) -> Path:
               "* **quadratic-sum**: `x'*A1*x + … + x'*Am*x`;",
               "* **nested-inverse**: `tr(B*inv(Ad + inv(… inv(A1 + X))))`;",
               "* **elementwise-chain**: `sum(f_d(A_d .* … f_1(A1 .* X)))` cycling tanh, sin, exp, sigmoid, "
-              "cos, softplus.", "",
+              "cos, softplus;",
+              "* **mlp-depth**: `sum(tanh(WL*…tanh(W1*x)))` with respect to W1 (an L-layer tanh network).", "",
               _img(md, out / "a_scaling_time.png", "scaling: time"), "",
               _img(md, out / "a_scaling_enodes.png", "scaling: e-nodes"), "",
               _img(md, out / "a_scaling_memory.png", "scaling: memory"), ""]
         if qe is not None:
             L += [f"Quadratic sum: fitted exponent of time against m (m ≥ 4) = {qe:.2f} "
                   "(1 = linear).", ""]
+        if sa.get("mlp_exponent") is not None:
+            L += ["tanh network: " + ", ".join(f"L = {k}: {v:.3g} ms" for k, v in sa["mlp_ms"].items())
+                  + f"; fitted exponent of time against L (L ≥ 4) = {sa['mlp_exponent']:.2f}.", ""]
         for name in derivation.FAMILIES[1:]:
             if fam.get(name):
                 L += [f"#### {name}", "", markdown_table(fam[name], derivation.TABLE_COLUMNS), ""]
