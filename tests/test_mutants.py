@@ -47,8 +47,10 @@ MUTANTS = {
     # as well, but it collapses e-classes: gigabytes and a minute for this sample.)
     "tidy-t-scalar-negated": lambda: replace_rule("tidy-t-scalar", [
         "tidy-t-scalar : c' => -c if scalar(c)"]),
-    # a gradient-collection rule deleted
+    # a gradient-collection rule deleted: the adjoint of a 1×1 factor that carries X
     "collect-scale2-deleted": lambda: replace_rule("adj-scale2", []),
+    # a simplify rule made unsound for 1×1 operands: a*a is a^2, not 2*a
+    "s-sq-scalar-doubled": lambda: replace_rule("s-sq-scalar", ["s-sq-scalar : a*a => 2*a if scalar(a)"]),
 }
 
 
