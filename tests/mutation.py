@@ -1,0 +1,122 @@
+"""Rule mutation testing: break one stock rule at a time and require the fast checks to notice.
+
+    python tests/mutation.py                         # every stock rule deleted, differential and
+                                                     # collect rules also negated
+    python tests/mutation.py --rulesets differential,collect --sample 60
+    python tests/mutation.py --rules d-hdiv,adj-t    # just these rules
+
+A mutant is *caught* when the public gradient cases or a seeded fuzz sample (tests/fuzzgen.py)
+show it: a wrong, crashed or rejected result on a case the stock engine gets right, or a typed
+error there (a deleted rule shows as a construct the engine can no longer finish). Mutants:
+
+* ``deleted``: the rule removed;
+* ``negated`` (rules of the ``differential`` and ``collect`` rulesets): its right-hand side
+  negated, ``lhs => -(rhs)``, which type-checks for every rule and is wrong unless the side is 0.
+
+A survivor is a rule whose loss no check notices: either the rule is redundant (another rule
+covers its cases: say so in its comment) or a test is missing. Deleting a rule of ``tidy`` or
+``simplify`` usually only makes results less tidy, which these checks do not see; the printed
+table says which. The command prints one line per mutant and the survivor count, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from conftest import public_cases  # noqa: E402
+from fuzzgen import CORRECT  # noqa: E402
+from test_fuzz import run_sample  # noqa: E402
+from test_mutants import replace_rule  # noqa: E402
+
+import rewrite as rw  # noqa: E402
+from rewrite.numeric import gradient_error  # noqa: E402
+from rewrite.rules import stock_ruleset  # noqa: E402
+
+NEGATED_RULESETS = ("differential", "collect")
+LIMITS = rw.Limits(seconds=3.0)
+
+
+def mutants(names: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(rule, kind, replacement lines) for the rules ``names``."""
+    out = []
+    for r in stock_ruleset().rules:
+        if r.name not in names:
+            continue
+        out.append((r.name, "deleted", []))
+        if r.ruleset in NEGATED_RULESETS and r.directed:
+            cond = r.text.split(" if ", 1)[1] if " if " in r.text else ""
+            line = f"{r.name} : {r.lhs_text} => -({r.rhs_text})" + (f" if {cond}" if cond else "")
+            if not r.computed:
+                out.append((r.name, "negated", [line.split("#")[0]]))
+    return out
+
+
+def public_outcomes(engine: rw.Engine) -> list[str]:
+    """One outcome per public case: correct, WRONG or the typed error's kind."""
+    import numpy as np
+
+    out = []
+    for c in public_cases():
+        shapes = {k: tuple(v) for k, v in c["shapes"].items()}
+        try:
+            g = engine.gradient(c["expr"], c["wrt"], shapes, limits=LIMITS)
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
+            continue
+        except Exception as e:  # noqa: BLE001 - a crash is a finding
+            out.append(f"CRASH {type(e).__name__}")
+            continue
+        err = gradient_error(g, np.random.default_rng(0))[2]
+        out.append("correct" if err <= 1e-6 else "WRONG")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rules", help="comma-separated rule names (default: every stock rule)")
+    p.add_argument("--rulesets", help="comma-separated rulesets (default: all)")
+    p.add_argument("--sample", type=int, default=60, help="fuzz examples per mutant (default 60)")
+    p.add_argument("--seed", type=int, default=31337)
+    args = p.parse_args(argv)
+    stock = stock_ruleset()
+    names = [r.name for r in stock.rules
+             if (not args.rules or r.name in args.rules.split(","))
+             and (not args.rulesets or r.ruleset in args.rulesets.split(","))]
+    base_public = public_outcomes(rw.Engine(stock))
+    base_fuzz = run_sample(args.sample, args.seed, rw.Engine(stock), LIMITS)
+    survivors: list[str] = []
+    counts: Counter = Counter()
+    for name, kind, lines in mutants(names):
+        start = time.perf_counter()
+        try:
+            engine = rw.Engine(replace_rule(name, lines))
+        except rw.TracegradError as e:
+            print(f"{name:18s} {kind:8s} not built: {e}")
+            continue
+        pub = public_outcomes(engine)
+        where = [f"public {c['id']}: {o}" for c, o, b in zip(public_cases(), pub, base_public, strict=True)
+                 if b == "correct" and o != "correct"]
+        if not where:
+            fuzz = run_sample(args.sample, args.seed, engine, LIMITS)
+            where = [f"fuzz: {o.kind}: {o.text[:60]}" for o, b in zip(fuzz, base_fuzz, strict=True)
+                     if b.kind == CORRECT and o.kind != CORRECT]
+        caught = bool(where)
+        counts["caught" if caught else "survived"] += 1
+        if not caught:
+            survivors.append(f"{name} ({kind})")
+        print(f"{name:18s} {kind:8s} {'caught' if caught else 'SURVIVED':8s} "
+              f"{time.perf_counter() - start:5.1f} s  {where[0] if where else ''}", flush=True)
+    print(f"{sum(counts.values())} mutants: {counts['caught']} caught, {counts['survived']} survived")
+    if survivors:
+        print("survivors: " + ", ".join(survivors))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
