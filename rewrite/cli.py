@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from .batch import cmd_batch
@@ -295,10 +296,36 @@ def _show_warnings() -> None:
         logger.addHandler(_Warnings(logging.WARNING))
 
 
+#: characters that make an argument starting with '-' an expression, not an option
+_EXPRESSION_CHARS = frozenset("'*()+/^.,[] ")
+
+
+def leading_minus_as_expression(argv: list[str]) -> list[str]:
+    """Arguments that start with '-' but read as an expression (``-x'*A*x``, ``-logdet(X)``)
+    get a leading space, so that the option parser takes them as the expression instead of
+    an unknown option (the expression parser ignores the space); ``--`` still works.
+
+    >>> leading_minus_as_expression(["grad", "-x'*A*x", "--wrt", "x", "-o", "f.html"])
+    ['grad', " -x'*A*x", '--wrt', 'x', '-o', 'f.html']
+    """
+    out, rest = [], False
+    for a in argv:
+        if a == "--":
+            rest = True
+        if not rest and a.startswith("-") and not a.startswith("--") and len(a) > 2 \
+                and _EXPRESSION_CHARS & set(a):
+            a = " " + a
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     _show_warnings()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(leading_minus_as_expression(sys.argv[1:] if argv is None else argv))
+    for k, v in vars(args).items():  # the space added above goes, so positions stay exact
+        if isinstance(v, str) and v.startswith(" -"):
+            setattr(args, k, v[1:])
     fmt = getattr(args, "format", "text")
     try:
         return run(args)
@@ -309,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail(LimitError("out of memory (TRACEGRAD_MAX_MEMORY_MB bounds the e-graph's "
                                 "growth; a lower value stops earlier)"), fmt)
+    except BrokenPipeError:  # the reader closed the pipe (| head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -105,3 +105,15 @@ def test_cli_json_output(capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"expr", "wrt", "gradient", "differential", "latex", "report"}
     assert set(out["report"]) == {"stop_reason", "iterations", "eclasses", "enodes", "seconds"}
+
+
+def test_cli_takes_an_expression_that_starts_with_a_minus(capsys):
+    """A negative log-likelihood starts with '-': the command line reads it as the expression,
+    not as an unknown option, and error positions stay those of the text typed."""
+    from rewrite.cli import main
+
+    assert main(["grad", "-x'*A*x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"]) == 0
+    assert capsys.readouterr().out.strip() == "-(A + A')*x"
+    assert main(["grad", "-x'*A*(x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tracegrad: parse error: 1:") and "Traceback" not in err
