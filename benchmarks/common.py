@@ -55,6 +55,22 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def source_commit() -> str:
+    """The commit of the code measured (short hash, ``+changes`` when tracked files differ from
+    it), or ``unknown`` outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def machine_info() -> dict:
     """CPU model, cores, RAM, OS, Python and the versions of the packages measured."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

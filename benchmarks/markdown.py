@@ -26,6 +26,32 @@ def _img(md: Path, png: Path, alt: str) -> str:
     return f"![{alt}]({rel})" if png.exists() else f"*({alt}: plot not written — matplotlib missing)*"
 
 
+def runs_section(parts: dict) -> list[str]:
+    """Which commit and date each part's results come from; a warning when they differ.
+
+    >>> print("\\n".join(runs_section({"a": {"commit": "abc1234", "date": "d1"}, "b": {}, "c": None})))
+    ## Runs
+    <BLANKLINE>
+    | part | commit | date |
+    |---|---|---|
+    | a | abc1234 | d1 |
+    | b | not recorded | - |
+    <BLANKLINE>
+    **The parts come from different commits** (a part is rewritten only when it is run): compare figures across parts with care.
+    <BLANKLINE>
+    """
+    rows = {k: (v.get("commit") or "not recorded", v.get("date") or "-") for k, v in parts.items() if v is not None}
+    if not rows:
+        return []
+    L = ["## Runs", "", "| part | commit | date |", "|---|---|---|"]
+    L += [f"| {k} | {c} | {d} |" for k, (c, d) in rows.items()]
+    L.append("")
+    if len({c for c, _ in rows.values()}) > 1:
+        L += ["**The parts come from different commits** (a part is rewritten only when it is run): "
+              "compare figures across parts with care.", ""]
+    return L
+
+
 def write(out: Path, md: Path) -> Path:
     """Regenerate the markdown report ``md`` from the results in ``out``."""
     machine = load_json(out / "machine.json") or {}
@@ -51,6 +77,7 @@ def write(out: Path, md: Path) -> Path:
               f"| date | {machine.get('date')} |", ""]
         if machine.get("quick"):
             L += ["**These results come from a `--quick` run** (fewer cases, one repetition).", ""]
+    L += runs_section({"a": a, "b": b, "c": c, "d": d})
     L += ["## Targets", "", "| target | holds? |", "|---|---|"]
     sa = derivation.summary(a) if a else {}
     sb = (b or {}).get("summary", {})

@@ -111,19 +111,21 @@ def _category(file: str, func: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import autodiff, derivation, hessian, markdown, vs_sympy
-    from benchmarks.common import load_json, machine_info, save_json
+    from benchmarks.common import load_json, machine_info, save_json, source_commit
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     parts = "abcd" if args.part == "all" else args.part
     t0 = time.perf_counter()
     info = machine_info()
-    info.update(quick=args.quick)
+    commit = source_commit()
+    info.update(quick=args.quick, commit=commit)
     save_json(out / "machine.json", info)
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Python {info['python']}")
     if "a" in parts:
         fams = args.families.split(",") if args.families else list(derivation.FAMILIES)
         data = derivation.run(quick=args.quick, families=fams, repeats=args.repeats, max_cases=args.cases)
+        data.update(commit=commit, date=info["date"])
         save_json(out / "a_derivation.json", data)
         derivation.plot(data, out)
         s = derivation.summary(data)
@@ -131,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                                           for k, v in s.items()))
     if "b" in parts:
         data = vs_sympy.run(quick=args.quick, repeats=args.repeats)
+        data.update(commit=commit, date=info["date"])
         save_json(out / "b_sympy.json", data)
         vs_sympy.plot(data, out)
     if "c" in parts:
         sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
         data = autodiff.run(quick=args.quick, sizes=sizes, repeats=args.repeats, threads=args.threads)
+        data.update(commit=commit, date=info["date"])
         save_json(out / "c_autodiff.json", data)
         autodiff.plot(data, out)
         for k, v in autodiff.summary(data).items():
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if "d" in parts:
         sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
         data = hessian.run(quick=args.quick, sizes=sizes, repeats=args.repeats)
+        data.update(commit=commit, date=info["date"])
         save_json(out / "d_hessian.json", data)
         for k, v in hessian.summary(data).items():
             print(f"[d] {k} at n >= {hessian.TARGET_N}: {v['hold']}/{v['count']} reach "
