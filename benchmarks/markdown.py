@@ -37,10 +37,11 @@ def runs_section(parts: dict) -> list[str]:
     | a | abc1234 | d1 |
     | b | not recorded | - |
     <BLANKLINE>
-    **The parts come from different commits** (a part is rewritten only when it is run): compare figures across parts with care.
+    **The parts come from different commits** (a part is rewritten only when it is run): ...
     <BLANKLINE>
     """
-    rows = {k: (v.get("commit") or "not recorded", v.get("date") or "-") for k, v in parts.items() if v is not None}
+    rows = {k: (v.get("commit") or "not recorded", v.get("date") or "-")
+            for k, v in parts.items() if v is not None}
     if not rows:
         return []
     L = ["## Runs", "", "| part | commit | date |", "|---|---|---|"]
