@@ -117,7 +117,7 @@ class Engine:
                            f"{names})")
         if f.shape != (1, 1):
             raise ShapeError(f"the objective must be 1×1 (a scalar), got {fmt_shape(f.shape)}; "
-                             "wrap it in tr(), sum() or a norm")
+                             + undeclared_hint(f, shapes))
         lim = limits or self.limits
         traced = keep_egraph or steps
         s = Session(self.program_for(DERIVATION_PHASES, traced), lim, pooled=not keep_egraph)
@@ -364,6 +364,26 @@ def stuck_construct(t: Term) -> str | None:
         form = f"'{shown}'" if shown else f"{name}({', '.join('·' for _ in e.args)})"
         return f"{what} {form} (in {to_text(e)}); a rule file can add one (docs/rules.md)"
     return None
+
+
+def undeclared_hint(f: Term, shapes: dict | None) -> str:
+    """What to do about an objective that is not 1×1: declare the names left undeclared (each
+    was taken for a matrix of unknown size), else reduce it to a scalar.
+
+    >>> from rewrite.parse import parse
+    >>> undeclared_hint(parse("x'*A*x", None), None)
+    "A and x were not declared, so each was taken for a matrix of unknown size: declare their shapes (API: shapes={'x': ('n',)} for a vector, () for a scalar; CLI: --shape x=n, --shape lam= for a scalar)"
+    >>> undeclared_hint(parse("A*x", {"A": (2, 3), "x": (3,)}), {"A": (2, 3), "x": (3,)})
+    'wrap it in tr(), sum() or a norm'
+    """
+    names = sorted(free_vars(f) - set(shapes or {}))
+    if not names:
+        return "wrap it in tr(), sum() or a norm"
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    verb, which = ("were", "each was") if len(names) > 1 else ("was", "it was")
+    return (f"{listed} {verb} not declared, so {which} taken for a matrix of unknown size: declare "
+            f"{'their shapes' if len(names) > 1 else 'its shape'} (API: shapes={{'x': ('n',)}} for a "
+            "vector, () for a scalar; CLI: --shape x=n, --shape lam= for a scalar)")
 
 
 def _check_shape(g: Term, x: Term, what: str) -> None:

@@ -117,3 +117,14 @@ def test_cli_takes_an_expression_that_starts_with_a_minus(capsys):
     assert main(["grad", "-x'*A*(x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tracegrad: parse error: 1:") and "Traceback" not in err
+
+
+def test_a_non_scalar_objective_names_the_undeclared_variables():
+    """An undeclared name is taken for a matrix; when that makes the objective non-scalar the
+    error names it and says how to declare it, instead of advising tr()/sum()."""
+    with pytest.raises(rw.ShapeError) as info:
+        rw.gradient("x'*A*x + lam*x'*x", "x", {"x": ("n",), "A": ("n", "n")})
+    msg = str(info.value)
+    assert "lam was not declared" in msg and "--shape lam=" in msg and "wrap it" not in msg
+    with pytest.raises(rw.ShapeError, match="wrap it in tr"):
+        rw.gradient("A*x", "x", {"x": (3,), "A": (2, 3)})
