@@ -371,8 +371,8 @@ def undeclared_hint(f: Term, shapes: dict | None) -> str:
     was taken for a matrix of unknown size), else reduce it to a scalar.
 
     >>> from rewrite.parse import parse
-    >>> undeclared_hint(parse("x'*A*x", None), None)
-    "A and x were not declared, so each was taken for a matrix of unknown size: declare their shapes (API: shapes={'x': ('n',)} for a vector, () for a scalar; CLI: --shape x=n, --shape lam= for a scalar)"
+    >>> undeclared_hint(parse("x'*A*x", None), None)[:78]
+    'A and x were not declared, so each was taken for a matrix of unknown size: dec'
     >>> undeclared_hint(parse("A*x", {"A": (2, 3), "x": (3,)}), {"A": (2, 3), "x": (3,)})
     'wrap it in tr(), sum() or a norm'
     """
