@@ -327,26 +327,21 @@ class _Eval:
         return at
 
     def gradient(self, s: Term, x: Term, env: dict, dirs: dict) -> np.ndarray:
-        """G with s = tr(G'*x), s linear in the differential x (a d(P) or a pattern variable)."""
-        at = self._linear_in(x, env, dirs)
-        r, c = x.shape
-        base = float(self.value(s, *at(np.zeros((r, c))))[0, 0])
-        g = np.zeros((r, c))
-        for i in range(r):
-            for j in range(c):
-                e = np.zeros((r, c))
-                e[i, j] = 1.0
-                g[i, j] = float(self.value(s, *at(e))[0, 0]) - base
-        return g
+        """G with s = tr(G'*x), s linear in the differential x (a d(P) or a pattern variable):
+        the adjoint of s with seed 1."""
+        return self.read_off(s, np.ones((1, 1)), x, env, dirs)
 
     def adjoint(self, e: Term, w: Term, x: Term, env: dict, dirs: dict) -> np.ndarray:
         """G with tr(W'*E) = tr(G'*x), E linear in the differential x."""
+        return self.read_off(e, self.value(w, env, dirs), x, env, dirs)
+
+    def read_off(self, e: Term, seed: np.ndarray, x: Term, env: dict, dirs: dict) -> np.ndarray:
+        """G with sum(seed .* E) = tr(G'*x), E linear in x: E evaluated at the basis matrices."""
         at = self._linear_in(x, env, dirs)
-        seed = self.value(w, env, dirs)
         r, c = x.shape
         base = self.value(e, *at(np.zeros((r, c))))
         if base.shape != seed.shape:
-            raise _Skip(f"adj: seed of shape {seed.shape} for an argument of shape {base.shape}")
+            raise _Skip(f"a seed of shape {seed.shape} for a term of shape {base.shape}")
         g = np.zeros((r, c))
         for i in range(r):
             for j in range(c):

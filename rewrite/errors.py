@@ -10,15 +10,17 @@ from __future__ import annotations
 
 
 class TracegradError(Exception):
-    """Base class of every error the engine raises on purpose."""
+    """Base class of every error the engine raises on purpose; ``report`` is the run's report
+    when a derivation got that far (a limit reached, a construct no rule covers)."""
 
     kind = "error"
 
     def __init__(self, message: str, position: tuple[int, int] | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None, report: object = None) -> None:
         self.message = message
         self.position = position
         self.source = source
+        self.report = report
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -51,15 +53,9 @@ class ShapeError(TracegradError):
 
 
 class UnsupportedError(TracegradError):
-    """A construct the language or the engine does not support (with the run's report when a
-    derivation found it)."""
+    """A construct the language or the engine does not support."""
 
     kind = "unsupported"
-
-    def __init__(self, message: str, position: tuple[int, int] | None = None,
-                 source: str | None = None, report: object = None) -> None:
-        self.report = report
-        super().__init__(message, position, source)
 
 
 class WrtError(TracegradError):
@@ -78,10 +74,6 @@ class LimitError(TracegradError):
     """A run stopped on a limit before the canonical form was reached."""
 
     kind = "limit"
-
-    def __init__(self, message: str, report: object = None, **kw) -> None:
-        self.report = report
-        super().__init__(message, **kw)
 
 
 class CanonicalFormError(LimitError):

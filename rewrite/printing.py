@@ -149,10 +149,7 @@ class _Text:
             s = fmt_number(t.attr)
             return (s, 3) if t.attr < 0 else (s, 5)
         if op == "add":
-            terms = self.bcast_all(_summands(t), t.shape)
-            first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
-            if first and terms[first].shape == terms[0].shape:  # a - b rather than -b + a
-                terms.insert(0, terms.pop(first))
+            terms = self.summands(t)
             out = self.go(terms[0], 1)
             for x in terms[1:]:
                 if _is_neg(x):
@@ -214,6 +211,15 @@ class _Text:
         if e.op == "num":
             return fmt_number(e.attr) if e.attr.denominator == 1 else f"({fmt_number(e.attr)})"
         return self.go(e, 5)
+
+    def summands(self, t: Term) -> list[Term]:
+        """The summands of ``t`` as printed: fills as scalars (:meth:`bcast_all`), and one that
+        does not start with a minus first (``a - b`` rather than ``-b + a``)."""
+        terms = self.bcast_all(_summands(t), t.shape)
+        first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
+        if first and terms[first].shape == terms[0].shape:
+            terms.insert(0, terms.pop(first))
+        return terms
 
     def bcast_all(self, operands, shape: tuple) -> list[Term]:
         """Operands of ``+ .* ./`` with fills printed as bare scalars, except that an m×n
@@ -325,10 +331,7 @@ class _Latex(_Text):
         if op == "num":
             return self.number(t.attr)
         if op == "add":
-            terms = self.bcast_all(_summands(t), t.shape)
-            first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
-            if first and terms[first].shape == terms[0].shape:  # a - b rather than -b + a
-                terms.insert(0, terms.pop(first))
+            terms = self.summands(t)
             out = self.go(terms[0], 1)
             for x in terms[1:]:
                 out += (" - " + self.go(_negate(x), 2)) if _is_neg(x) else (" + " + self.go(x, 2))
