@@ -1,4 +1,4 @@
-"""The ``tracegrad`` command line (DESIGN §6). Errors: one line on stderr, exit code 2.
+"""The ``tracegrad`` command line (docs/cli.md). Errors: one line on stderr, exit code 2.
 
 >>> main(["grad", "tr(A*X)", "--wrt", "X", "--shape", "A=2,3", "--shape", "X=3,2"])
 A'

@@ -2,7 +2,7 @@
 
 The generated module defines ``f_and_grad(**arrays) -> (f, gradient)``, ``objective(**arrays)``,
 ``gradient(**arrays)`` and ``check_gradient(**arrays)`` (relative error against central finite
-differences), following the numeric conventions of DESIGN §7: a vector may be passed 1-D or as a
+differences), following the numeric conventions of the API: a vector may be passed 1-D or as a
 column, a scalar as a number, and the gradient comes back in the shape its variable was passed in.
 
 Code is generated from the typed terms of ``f`` and ``G`` together: every common subexpression is
@@ -1173,7 +1173,7 @@ def generate_second_order(of: Term, wrt: str, kind: str, result: Term, gradient:
     ``check_hessian``. ``hvp``: ``objective``, ``gradient``, ``hvp`` (the direction is one of the
     arrays) and ``f_grad_hvp``, ``check_hvp``. ``jacobian``: ``value`` (F), ``jacobian`` and
     ``check_jacobian``. Common subexpressions are shared across everything a function returns;
-    second-order results use vec layout (DESIGN §7). Pure: terms in, text out.
+    second-order results use column-major vec layout. Pure: terms in, text out.
     """
     if backend not in _BACKENDS_SET:
         raise UnsupportedError(f"unknown code generation backend {backend!r}; choose one of "

@@ -91,7 +91,8 @@ class Engine:
     def gradient(self, expr, wrt: str, shapes: dict | None = None,
                  limits: Limits | None = None, keep_egraph: bool = False,
                  steps: bool = False) -> Gradient:
-        """∂f/∂wrt for a 1×1 expression ``f``; see DESIGN §3 for the layout.
+        """∂f/∂wrt for a 1×1 expression ``f``; G has the shape of ``wrt`` and entry (i, j) is
+        ∂f/∂wrt_ij.
 
         ``keep_egraph=True`` keeps the derivation's e-graph on the result (``.session``) for
         inspection (``viz``), with the rule that created each e-node; otherwise it is discarded

@@ -1,4 +1,4 @@
-"""Rule files: one rule per line, in the expression language, grouped by ruleset (DESIGN §5).
+"""Rule files: one rule per line, in the expression language, grouped by ruleset (docs/rules.md).
 
 ::
 

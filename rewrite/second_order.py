@@ -1,6 +1,6 @@
 """Second order: Jacobians in matrix form, Hessians and Hessian-vector products.
 
-* ``jacobian(F, X)``: J with vec(dF) = J*vec(dX) (column-major vec, DESIGN §7), derived in the
+* ``jacobian(F, X)``: J with vec(dF) = J*vec(dX) (column-major vec), derived in the
   e-graph as ``jac(d(F), d(X))`` with the rules of ``rules/jacobian.rules``.  A vector F (m×1)
   and a vector x (n×1) give the usual m×n Jacobian; a matrix F or X uses vec layout, written
   with ``kron(A, B)`` (A ⊗ B) and ``kront(A, B)`` ((A ⊗ B)·K, K the commutation matrix).
@@ -93,7 +93,7 @@ def _normalized(engine, t: Term) -> Term:
     """``t`` printed and parsed again, the retry when a derivation from an extracted gradient
     fails with an :class:`EngineError`: an extracted term can hold nodes the parser never builds
     (``exp(c)*1``, a scaling of a number), which a new e-graph may fail to extract; the round
-    trip keeps the meaning (DESIGN §2) and gives the parser's form."""
+    trip keeps the meaning and gives the parser's form."""
     from .printing import to_text
 
     return engine.term(to_text(t), var_shapes(t))

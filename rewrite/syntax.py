@@ -1,4 +1,4 @@
-"""The concrete syntax of the expression language (DESIGN §2), parsed with lark.
+"""The concrete syntax of the expression language (README, *The language*), parsed with lark.
 
 Precedence, high to low: postfix ``'``, ``^`` and ``.^`` (left to right); unary minus;
 ``*`` ``.*`` ``./`` ``/``; ``+`` ``-``.
