@@ -1,18 +1,25 @@
 """Part c: the engine's gradient code against autodiff (``jax.grad`` under ``jit``, ``torch.autograd``).
 
-Six objectives, each derived once with symbolic shapes, then timed at sizes ``n`` (float64, CPU,
-same inputs for every backend). The engine side uses generated code when the package provides
+Six objectives, each derived once with symbolic shapes, then timed at sizes ``n`` (CPU, same
+inputs for every backend). Every input, scalars included, is float64 in every library (JAX with
+``jax_enable_x64``; PyTorch float64 tensors, 0-d for a scalar); the dtypes actually handed to each
+library are recorded. The engine side uses generated code when the package provides
 ``rewrite.codegen(g, backend)`` (its ``gradient(**arrays)``: the gradient alone, as ``jax.grad``
-gives it), and otherwise the gradient's NumPy callable ``g.numpy()``. Each backend runs in its own fresh
-process (one library's idle thread pool never competes with another's). Every backend's gradient
-is compared with the engine's expression evaluated by its interpreter. A backend that is not
-installed is skipped.
+gives it), and otherwise the gradient's NumPy callable ``g.numpy()``. Each backend runs in its own
+fresh process with a fixed number of math-library threads (``--threads``, default 1, set before
+the library is imported; one library's idle thread pool never competes with another's). Every
+backend's gradient is compared with the engine's expression evaluated by its interpreter
+(``rewrite.numeric.evaluate``, NumPy float64): the relative deviation max|got - ref| / max|ref|
+above ``DEVIATION_GATE`` (1e-12), a wrong dtype or a failing backend fails the run. A backend that
+is not installed is skipped.
 
 >>> sorted(PROBLEMS)
 ['gauss-nll-sigma', 'least-squares', 'logreg', 'matfact', 'ridge', 'tanh-layer']
 >>> data = make_data("ridge", 4, __import__("numpy").random.default_rng(0))
 >>> sorted((k, getattr(v, "shape", ())) for k, v in data.items())
 [('X', (4, 4)), ('lam', ()), ('w', (4,)), ('y', (4,))]
+>>> set(dtypes_of(data).values())
+{'float64'}
 """
 
 from __future__ import annotations
@@ -22,7 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import format_table, median, plt, time_call
+from .common import (
+    DEVIATION_GATE,
+    dtypes_of,
+    fixed_threads,
+    format_table,
+    gate_cell,
+    gate_line,
+    median,
+    plt,
+    rel_dev,
+    row_failures,
+    time_call,
+)
 
 BATCH = 64  # columns of the tanh layer's input
 RANK = 32  # rank of the matrix factorisation
@@ -54,7 +73,7 @@ def make_data(name: str, n: int, rng: np.random.Generator) -> dict:
     if name in ("least-squares", "ridge", "logreg"):
         d = {"X": rng.normal(size=(n, n)) * s, "w": rng.normal(size=n), "y": rng.normal(size=n)}
         if name == "ridge":
-            d["lam"] = 0.1
+            d["lam"] = np.float64(0.1)
         if name == "logreg":
             d["y"] = np.sign(d["y"])
         return d
@@ -103,8 +122,9 @@ def jax_backend():
     def make(name: str, data: dict):
         f = _objective(name, jnp, lambda a: jnp.linalg.slogdet(a)[1], jnp.linalg.inv)
         g = jax.jit(jax.grad(f))
-        args = [jnp.asarray(data[k]) for k in _order(name)]
-        return lambda: np.asarray(g(*args).block_until_ready())
+        args = {k: jnp.asarray(data[k], dtype=jnp.float64) for k in _order(name)}
+        vals = list(args.values())
+        return (lambda: np.asarray(g(*vals).block_until_ready())), dtypes_of(args)
 
     return make
 
@@ -117,16 +137,15 @@ def torch_backend():
 
     def make(name: str, data: dict):
         f = _objective(name, torch, torch.logdet, torch.linalg.inv)
-        order = _order(name)
-        args = [torch.as_tensor(data[k], dtype=torch.float64) if np.ndim(data[k]) else float(data[k])
-                for k in order]
+        named = {k: torch.as_tensor(np.asarray(data[k], dtype=np.float64)) for k in _order(name)}
+        args = list(named.values())  # a scalar is a 0-d float64 tensor, like every other input
 
         def call():
             x = args[0].detach().requires_grad_(True)
             f(x, *args[1:]).backward()
             return x.grad.numpy()
 
-        return call
+        return call, dtypes_of(named)
 
     return make
 
@@ -161,7 +180,7 @@ def engine_backend(backend: str):
     if codegen is None:
         def make_numpy(name: str, data: dict):
             fn = gradient(name).numpy()
-            return lambda: fn(**data)
+            return (lambda: fn(**data)), dtypes_of(data)
 
         return make_numpy
 
@@ -174,7 +193,7 @@ def engine_backend(backend: str):
             import jax
             import jax.numpy as jnp
 
-            args = {k: jnp.asarray(v) for k, v in data.items()}
+            args = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in data.items()}
             try:
                 jf = jax.jit(fg)
                 jf(**args)
@@ -185,7 +204,7 @@ def engine_backend(backend: str):
         elif backend == "torch":
             import torch
 
-            args = {k: torch.as_tensor(v, dtype=torch.float64) if np.ndim(v) else v for k, v in data.items()}
+            args = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in data.items()}
 
         def call():
             g = fg(**args)
@@ -193,7 +212,7 @@ def engine_backend(backend: str):
                 g.block_until_ready()
             return np.asarray(g)
 
-        return call
+        return call, dtypes_of(args)
 
     return make
 
@@ -212,22 +231,26 @@ BACKENDS = (*ENGINE, *AUTODIFF)
 
 
 def worker(payload: dict) -> None:
-    """One backend in a fresh process (thread pools of different libraries never compete)."""
+    """One backend in a fresh process (thread pools of different libraries never compete); the
+    thread settings are applied before the library is first used."""
+    from .common import apply_threads, emit
+
+    b = payload["backend"]
+    library = b.removeprefix("engine-")
+    if library != "numpy" and importlib.util.find_spec(library) is None:
+        emit({"backend": b, "skip": "not installed"})
+        return
+    emit({"backend": b, "setup": apply_threads(payload["threads"], [library])})
+
     import rewrite as rw
     from rewrite.numeric import evaluate
 
-    from .common import emit
-
-    b = payload["backend"]
-    if payload.get("threads") and b in ("torch", "engine-torch"):
-        import torch
-
-        torch.set_num_threads(payload["threads"])
-    make = engine_backend(b[7:]) if b.startswith("engine-") else {"jax": jax_backend,
-                                                                   "torch": torch_backend}[b]()
+    make = engine_backend(library) if b.startswith("engine-") else {"jax": jax_backend,
+                                                                     "torch": torch_backend}[b]()
     if make is None:
         emit({"backend": b, "skip": "not installed"})
         return
+    inject = float(payload.get("inject_deviation") or 0.0) if b in AUTODIFF else 0.0
     for name in payload["problems"]:
         p = PROBLEMS[name]
         g = rw.gradient(p["expr"], p["wrt"], p["shapes"])
@@ -235,11 +258,13 @@ def worker(payload: dict) -> None:
             row: dict = {"backend": b, "problem": name, "n": n}
             data = make_data(name, n, np.random.default_rng(n))
             try:
-                call = make(name, data)
-                got = np.asarray(call(), dtype=float).reshape(np.shape(data[p["wrt"]]))
+                call, row["dtypes"] = make(name, data)
+                got = np.asarray(call(), dtype=np.float64).reshape(np.shape(data[p["wrt"]]))
+                if inject:  # a deliberate error (tests: the gate must catch it)
+                    got = got * (1 + inject)
                 row["ms"] = 1000 * median(time_call(call, payload["repeats"], budget=0.4, warmup=1))
                 ref = evaluate(g.term, data).reshape(got.shape)  # the engine's interpreter
-                row["rel_diff"] = float(np.linalg.norm(got - ref) / max(1.0, float(np.linalg.norm(ref))))
+                row["rel_diff"] = rel_dev(got, ref)
                 if name in JIT:
                     row["jit"] = JIT[name]
             except Exception as e:  # a backend failing on one problem is reported, not fatal
@@ -248,24 +273,29 @@ def worker(payload: dict) -> None:
 
 
 def run(quick: bool = False, sizes: list[int] | None = None, problems: list[str] | None = None,
-        repeats: int | None = None, threads: int | None = None, log=print) -> dict:
-    """Time every backend (each in its own process) on every problem and size.
+        repeats: int | None = None, threads: int | None = None, inject_deviation: float = 0.0,
+        log=print) -> dict:
+    """Time every backend (each in its own process, ``threads`` math-library threads) on every
+    problem and size, and check every gradient against the engine's interpreter.
 
-    Ratios are engine time / autodiff time.
+    Ratios are engine time / autodiff time. ``inject_deviation`` multiplies the autodiff
+    libraries' gradients by 1 + that before they are compared (for testing the gate only;
+    recorded in the result).
     """
-    from .common import run_worker, thread_env
+    from .common import run_worker
 
     sizes = sizes or ([100, 200] if quick else [100, 500, 2000])
     problems = problems or list(PROBLEMS)
     repeats = repeats or (3 if quick else 7)
+    threads = fixed_threads(threads)
     note = engine_note()
-    log(f"[c] engine code path: {note}")
+    log(f"[c] engine code path: {note}; {threads} math-library thread(s) per backend process")
     cells: dict[tuple, dict] = {}
-    backends, skipped, failures = [], [], {}
+    backends, skipped, failures, setup = [], [], {}, {}
     for b in BACKENDS:
-        payload = {"backend": b, "problems": problems, "sizes": sizes, "repeats": repeats, "threads": threads}
-        got, err = run_worker("benchmarks.autodiff", "worker", payload, timeout=1800,
-                              extra_env=thread_env(threads) if threads else None, cpus=threads)
+        payload = {"backend": b, "problems": problems, "sizes": sizes, "repeats": repeats, "threads": threads,
+                   "inject_deviation": inject_deviation}
+        got, err = run_worker("benchmarks.autodiff", "worker", payload, timeout=1800, threads=threads)
         if any("skip" in r for r in got):
             skipped.append(b)
             log(f"[c] {b}: not installed, skipped")
@@ -274,27 +304,54 @@ def run(quick: bool = False, sizes: list[int] | None = None, problems: list[str]
         if err:
             failures[b] = err
         for r in got:
+            if "setup" in r:
+                setup[b] = r["setup"]
+                continue
             cell = cells.setdefault((r["problem"], r["n"]), {"problem": r["problem"], "n": r["n"]})
             if "ms" in r:
                 cell[f"{b}_ms"] = r["ms"]
+                cell[f"{b}_dev"] = r["rel_diff"]
                 cell["max_rel_diff"] = max(cell.get("max_rel_diff", 0.0), r["rel_diff"])
+            if "dtypes" in r:
+                cell[f"{b}_dtypes"] = r["dtypes"]
             if "error" in r:
                 cell[f"{b}_error"] = r["error"]
             if "jit" in r:
                 cell["engine_jax_jit"] = r["jit"]
         log(f"[c] {b}: " + ", ".join(f"{r['problem']}/{r['n']} {r['ms']:.3g} ms" for r in got if "ms" in r)
             + (f" ({err})" if err else ""))
+    for name in problems:  # a (problem, size) no backend reported is not hidden
+        for n in sizes:
+            cells.setdefault((name, n), {"problem": name, "n": n})
     rows = [cells[k] for k in sorted(cells, key=lambda k: (problems.index(k[0]), k[1]))]
     for row in rows:
         for eb in ENGINE:
             for ad in AUTODIFF:
                 if row.get(f"{eb}_ms") and row.get(f"{ad}_ms"):
                     row[f"{eb}/{ad}"] = row[f"{eb}_ms"] / row[f"{ad}_ms"]
+        row["gate"] = gate_cell(row_failures(row, backends))
     data = {"rows": rows, "sizes": sizes, "quick": quick, "engine_note": note, "backends": backends,
-            "skipped": skipped, "failures": failures, "threads": threads, "shapes_note": SHAPES_NOTE}
+            "skipped": skipped, "failures": failures, "threads": {"threads": threads, "per_backend": setup},
+            "shapes_note": SHAPES_NOTE, "dtype": "float64"}
+    if inject_deviation:
+        data["inject_deviation"] = inject_deviation
+    data["gate"] = gate(data)
     log("")
     log(format_table(rows, table_columns(backends)))
+    log(gate_line("c", data["gate"]))
     return data
+
+
+def gate(data: dict) -> dict:
+    """The deviation gate over every problem and size: ``{"threshold", "passed", "failures",
+    "max_dev"}`` (a backend process that did not finish fails it too)."""
+    backends = data.get("backends", [])
+    failures = [f"{r['problem']} n={r['n']}: {why}" for r in data.get("rows", [])
+                for why in row_failures(r, backends)]
+    failures += [f"process {k}: {v}" for k, v in data.get("failures", {}).items()]
+    devs = {b: max((r[f"{b}_dev"] for r in data.get("rows", []) if r.get(f"{b}_dev") is not None),
+                   default=None) for b in backends}
+    return {"threshold": DEVIATION_GATE, "passed": not failures, "failures": failures, "max_dev": devs}
 
 
 SHAPES_NOTE = (f"n×n data matrices for least squares, ridge and logistic regression (w: n); tanh layer "
@@ -308,7 +365,7 @@ def table_columns(backends) -> list[tuple[str, str]]:
     for eb in ENGINE:
         if eb in backends:
             cols += [(f"{eb}/{ad}", f"{eb[7:]}/{ad}") for ad in AUTODIFF if ad in backends]
-    cols.append(("max_rel_diff", "max rel diff"))
+    cols += [("max_rel_diff", "max rel dev"), ("gate", "deviation gate")]
     return cols
 
 

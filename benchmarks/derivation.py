@@ -7,6 +7,14 @@ of the process's peak resident set since warm-up (``resource.getrusage(...).ru_m
 also counts egglog's Rust heap; cumulative along the family) and the relative error of the
 gradient against central finite differences at a random point.
 
+There is no result cache to turn off: every timed call runs the whole derivation (the package
+caches only the parsed stock rules, and the processes here run with that cache off,
+``TRACEGRAD_CACHE=0``, except the cold-start measurement, which times it on purpose). A fitted
+growth exponent uses only the runs that ran to their end (goal or saturation) in every phase: a
+run whose report shows it stopped on a limit (iterations, e-nodes, time, memory; in the derivation or in a phase
+such as the bounded simplification of G) did less than the whole work, and is excluded and
+counted.
+
 >>> [c["id"] for c in trace_product_family([3], [1, 2])]
 ['tr-k3-x1', 'tr-k3-x2']
 >>> trace_product_family([3], [2])[0]["expr"]
@@ -17,6 +25,8 @@ gradient against central finite differences at a random point.
 'tr(B*inv(A2 + inv(A1 + X)))'
 >>> elementwise_chain_family([2])[0]["expr"]
 'sum(sin(A2 .* tanh(A1 .* X)))'
+>>> stopped_on_limit({"stop": "saturated", "phase_limits": "simplify:node-limit"})
+True
 """
 
 from __future__ import annotations
@@ -41,6 +51,12 @@ from .common import (
 STARTUP = "_startup"  # the worker's row for its first gradient (rules compiled and loaded)
 FAMILIES = ("public", "trace-product", "quadratic-sum", "nested-inverse", "elementwise-chain",
             "mlp-depth")
+#: stop reasons that mean a run (or one of its phases) was cut short by a limit
+LIMIT_STOPS = ("iteration-limit", "node-limit", "time-limit", "memory-limit")
+#: stop reasons of a run that ended on its own: it reached its goal, or no rule changed anything
+FINISHED = ("goal", "saturated")
+#: a fitted exponent needs at least this many runs that ran to their end
+FIT_MIN_POINTS = 3
 EW_FUNCTIONS = ("tanh", "sin", "exp", "sigmoid", "cos", "softplus")
 
 
@@ -148,6 +164,75 @@ def fitted_exponent(points: list[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
+def stopped_on_limit(row: dict) -> bool:
+    """Whether a case's report shows a limit: its stop reason, or a phase's (``phase_limits``).
+
+    >>> stopped_on_limit({"stop": "saturated"}), stopped_on_limit({"stop": "iteration-limit"})
+    (False, True)
+    """
+    if row.get("stop") in LIMIT_STOPS:
+        return True
+    return any(h.rsplit(":", 1)[-1] in LIMIT_STOPS for h in (row.get("phase_limits") or "").split())
+
+
+def scaling_fit(rows: list[dict], min_param: float, min_points: int = FIT_MIN_POINTS) -> dict:
+    """The fitted exponent of time against the size parameter over the runs with ``param >=
+    min_param`` that produced a gradient without stopping on a limit (in any phase: each ran to
+    its goal or saturation); the runs left out, by why.
+
+    >>> rows = [{"id": f"q{m}", "param": m, "ms": 2.0 * m, "stop": "saturated"} for m in (4, 8, 16)]
+    >>> rows.append({"id": "q32", "param": 32, "ms": 9.0, "stop": "saturated",
+    ...              "phase_limits": "simplify:node-limit"})
+    >>> fit = scaling_fit(rows, 4)
+    >>> round(fit["exponent"], 6), fit["params"], fit["excluded"]
+    (1.0, [4, 8, 16], ['q32: simplify:node-limit'])
+    >>> scaling_fit(rows[:2], 4)["exponent"] is None  # too few points for a fit
+    True
+    """
+    pts, params, excluded, failed = [], [], [], []
+    for r in sorted((r for r in rows if r.get("param") is not None and r["param"] >= min_param),
+                    key=lambda r: r["param"]):
+        if stopped_on_limit(r):
+            excluded.append(f"{r['id']}: {r.get('phase_limits') or r.get('stop')}")
+        elif r.get("error") or not r.get("ms"):
+            failed.append(f"{r['id']}: {r.get('stop') or r.get('error')}")
+        else:
+            pts.append((r["param"], r["ms"]))
+            params.append(r["param"])
+    exponent = fitted_exponent(pts) if len(pts) >= min_points else None
+    return {"exponent": exponent, "params": params, "min_param": min_param, "min_points": min_points,
+            "excluded": excluded, "failed": failed}
+
+
+def fit_text(label: str, var: str, fit: dict | None) -> str:
+    """One sentence on a fit: its exponent, the runs used, and the runs excluded.
+
+    >>> t = fit_text("Sum", "m", {"exponent": 0.9, "params": [4, 8, 16], "min_param": 4, "min_points": 3,
+    ...                           "excluded": ["q32: simplify:node-limit"], "failed": []})
+    >>> t[:68]
+    'Sum: fitted exponent of time against m (m ≥ 4; runs m = 4, 8, 16) = '
+    >>> t[68:]
+    '0.9 (1 = linear); 1 run stopped on a limit was excluded (q32: simplify:node-limit).'
+    """
+    if not fit:
+        return f"{label}: not measured."
+    used = ", ".join(str(p) for p in fit["params"]) or "none"
+    if fit["exponent"] is None:
+        k = len(fit["params"])
+        head = (f"{label}: no fitted exponent of time against {var} ({var} ≥ {fit['min_param']}): "
+                f"{k} {'run' if k == 1 else 'runs'} ran to the end ({var} = {used}), a fit needs "
+                f"{fit['min_points']}")
+    else:
+        head = (f"{label}: fitted exponent of time against {var} ({var} ≥ {fit['min_param']}; runs "
+                f"{var} = {used}) = {fit['exponent']:.2g} (1 = linear)")
+    ex = fit["excluded"]
+    tail = (f"; {len(ex)} {'run' if len(ex) == 1 else 'runs'} stopped on a limit "
+            f"{'was' if len(ex) == 1 else 'were'} excluded" + (f" ({'; '.join(ex)})" if ex else ""))
+    if fit["failed"]:
+        tail += f"; {len(fit['failed'])} runs without a gradient were left out ({'; '.join(fit['failed'])})"
+    return head + tail + "."
+
+
 def public_family() -> list[dict]:
     cases = json.loads(PUBLIC_CASES.read_text())
     return [{"id": c["id"], "expr": c["expr"], "wrt": c["wrt"], "shapes": c["shapes"],
@@ -189,15 +274,15 @@ def _maxrss_mb(maxrss: int | None = None) -> float:
 
 def worker(payload: dict) -> None:
     """Run one family in this (fresh) process, printing one JSON line per case."""
+    import os
     import time
 
     import numpy as np
 
     import rewrite as rw
     from rewrite.numeric import gradient_error
-    from rewrite.rules import stock_ruleset
 
-    stock_ruleset()  # read from the start-up cache or the files (cold_start measures both)
+    rw.parse("tr(A*X)")  # the stock rules read (from the files: TRACEGRAD_CACHE=0), not timed
     t0, m0 = time.perf_counter(), _maxrss_mb()
     try:  # compile the rule program once, outside the measurements
         rw.gradient("tr(A*X)", "X")
@@ -205,7 +290,8 @@ def worker(payload: dict) -> None:
         pass  # tight user limits: the program is compiled all the same
     base = _maxrss_mb()
     # what a fresh process pays once: compiling the stock rules for egglog and loading them
-    emit({"id": STARTUP, "ms": 1000 * (time.perf_counter() - t0), "peak_mb": round(base - m0, 1)})
+    emit({"id": STARTUP, "ms": 1000 * (time.perf_counter() - t0), "peak_mb": round(base - m0, 1),
+          "stock_rules_cache": os.environ.get("TRACEGRAD_CACHE", "default (on)")})
     for case in payload["cases"]:
         row = {k: case[k] for k in ("id", "expr", "param", "series")}
         result: dict = {}
@@ -220,9 +306,14 @@ def worker(payload: dict) -> None:
             row.update(ms=1000 * median(times), ms_min=1000 * min(times), runs=len(times),
                        stop=r.stop_reason, iterations=r.iterations, eclasses=r.eclasses, enodes=r.enodes)
             # A phase (e.g. the bounded simplification of G) that stopped on a limit is shown too.
-            hit = [f"{ph['phase']}:{ph['stop_reason']}" for ph in r.phases if ph["stop_reason"] != "saturated"]
+            hit = [f"{ph['phase']}:{ph['stop_reason']}" for ph in r.phases
+                   if str(ph["stop_reason"]) in LIMIT_STOPS]
             if hit:
                 row["phase_limits"] = " ".join(hit)
+            other = [f"{ph['phase']}:{ph['stop_reason']}" for ph in r.phases
+                     if str(ph["stop_reason"]) not in (*LIMIT_STOPS, *FINISHED)]
+            if other:  # e.g. a simplification round that fell back: not a limit
+                row["phase_other"] = " ".join(other)
             if payload.get("check", True):
                 spd, pos, signs = assumptions(case.get("assume", []))
                 if case["series"] in ("nested inverses",):
@@ -283,7 +374,9 @@ def cold_start(rounds: int = 5) -> dict:
 def run(quick: bool = False, families=FAMILIES, repeats: int | None = None, timeout: float = 900.0,
         max_cases: int | None = None, log=print) -> dict:
     """Run the families (each in a fresh process) and return ``{"families": {name: rows}}``."""
-    out: dict = {"families": {}, "quick": quick, "errors": {}}
+    from .common import CACHES
+
+    out: dict = {"families": {}, "quick": quick, "errors": {}, "caches": CACHES}
     for name in families:
         cases = family_cases(name, quick)[:max_cases]
         payload = {"cases": cases, "repeats": repeats or (1 if quick else 5), "budget": 0.5,
@@ -301,6 +394,9 @@ def run(quick: bool = False, families=FAMILIES, repeats: int | None = None, time
             out["errors"][name] = err
         out["families"][name] = rows
         log(format_table(rows, TABLE_COLUMNS))
+        for key, label, var in FITS:
+            if FIT_FAMILY[key] == name:
+                log(fit_text(label, var, scaling_fit(rows, 4)))
         log("")
     if "public" in families:
         log("[a] cold start of a process ...")
@@ -337,24 +433,39 @@ def summary(data: dict) -> dict:
     for r in fam.get("trace-product", []):
         if r["id"] == "tr-k16-x1":
             s["tr16_ms"], s["tr16_stop"] = r.get("ms"), r.get("stop")
-    q = [(r["param"], r["ms"]) for r in fam.get("quadratic-sum", []) if r.get("ms") and not r.get("error")]
+            s["tr16_limited"] = stopped_on_limit(r)
+    q = [r for r in fam.get("quadratic-sum", []) if r.get("ms") and not r.get("error")]
     if q:
-        m, ms = max(q)
-        s["qsum_max_m"], s["qsum_max_ms"] = m, ms
-        exponent = fitted_exponent([(a, b) for a, b in q if a >= 4])
-        if exponent is not None:
-            s["qsum_exponent"] = exponent
+        top = max(q, key=lambda r: r["param"])
+        s["qsum_max_m"], s["qsum_max_ms"] = top["param"], top["ms"]
+        s["qsum_max_limited"] = stopped_on_limit(top)
+    if fam.get("quadratic-sum"):
+        s["qsum_fit"] = scaling_fit(fam["quadratic-sum"], 4)
+        if s["qsum_fit"]["exponent"] is not None:
+            s["qsum_exponent"] = s["qsum_fit"]["exponent"]
     mlp = [(r["param"], r["ms"]) for r in fam.get("mlp-depth", []) if r.get("ms") and not r.get("error")]
     if mlp:
         s["mlp_ms"] = dict(mlp)
-        exponent = fitted_exponent([(a, b) for a, b in mlp if a >= 4])
-        if exponent is not None:
-            s["mlp_exponent"] = exponent
+    if fam.get("mlp-depth"):
+        s["mlp_fit"] = scaling_fit(fam["mlp-depth"], 4)
+        if s["mlp_fit"]["exponent"] is not None:
+            s["mlp_exponent"] = s["mlp_fit"]["exponent"]
     s["limit_hits"] = [f"{n}/{r['id']}: {r.get('stop')}" for n, rows in fam.items() for r in rows
-                       if r.get("stop") not in ("saturated", None) or r.get("error")]
+                       if r.get("stop") not in (*FINISHED, None) or r.get("error")]
+    s["fits"] = fit_lines(s)
     s["phase_limit_hits"] = [f"{n}/{r['id']}: {r['phase_limits']}" for n, rows in fam.items() for r in rows
                              if r.get("phase_limits")]
     return s
+
+
+#: the fitted exponents: (summary key, label, size variable), each over its family's runs with size ≥ 4
+FITS = (("qsum_fit", "Quadratic sum", "m"), ("mlp_fit", "tanh network", "L"))
+FIT_FAMILY = {"qsum_fit": "quadratic-sum", "mlp_fit": "mlp-depth"}
+
+
+def fit_lines(s: dict) -> list[str]:
+    """One sentence per fitted exponent in summary ``s`` (what the printout and markdown say)."""
+    return [fit_text(label, var, s[key]) for key, label, var in FITS if key in s]
 
 
 def plot(data: dict, out: Path) -> list[Path]:
@@ -392,13 +503,17 @@ def plot(data: dict, out: Path) -> list[Path]:
                 series: dict[str, list] = {}
                 for r in fam[name]:
                     if r.get(key) is not None:
-                        series.setdefault(r["series"], []).append((r["param"], r[key], bool(r.get("error"))))
+                        series.setdefault(r["series"], []).append(
+                            (r["param"], r[key], bool(r.get("error")), stopped_on_limit(r)))
                 for sname, pts in sorted(series.items()):
                     pts.sort()
                     line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=sname)
                     bad = [p for p in pts if p[2]]
                     if bad:
                         ax.plot([p[0] for p in bad], [p[1] for p in bad], "x", color="red", ms=8)
+                    cut = [p for p in pts if p[3] and not p[2]]  # a gradient, but a phase hit a limit
+                    if cut:
+                        ax.plot([p[0] for p in cut], [p[1] for p in cut], "o", mfc="none", color="black", ms=8)
                 if name == "trace-product" and key == "ms":
                     ax.axhline(200, color="gray", ls="--", lw=1, label="k=16 target 200 ms")
                 if name == "quadratic-sum":

@@ -11,6 +11,10 @@ Per case: ``sympy.core.cache.clear_cache()`` before each timed ``.diff``; a per-
 "timeout". SymPy's answer is evaluated with concrete matrices and compared with central finite
 differences of the objective; so is the engine's gradient.
 
+The part runs in a fresh process of its own (:func:`run_isolated`; one math-library thread, the
+stock-rules cache off, like every measurement process), the engine warmed up by one untimed
+gradient.
+
 >>> import sympy
 >>> M = sympy.MatrixSymbol("a", 3, 1).T * sympy.MatrixSymbol("b", 3, 1)
 >>> trace_form(sympy.matrices.expressions.matexpr.MatrixElement(M, 0, 0))
@@ -128,8 +132,10 @@ def sympy_attempt(e, wrt: str, shape: tuple[int, int], env: dict, fd: np.ndarray
     return out
 
 
-def run(quick: bool = False, repeats: int | None = None, timeout: float | None = None, log=print) -> dict:
-    """Every public case: engine time, SymPy time (trace form and as converted), correctness."""
+def run(quick: bool = False, repeats: int | None = None, timeout: float | None = None, log=print,
+        max_cases: int | None = None) -> dict:
+    """Every public case (the first ``max_cases``): engine time, SymPy time (trace form and as
+    converted), correctness."""
     import rewrite as rw
     from rewrite.numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
     from rewrite.sympy_interop import to_sympy
@@ -141,6 +147,7 @@ def run(quick: bool = False, repeats: int | None = None, timeout: float | None =
     cases = public_family()
     if quick:
         cases = cases[:: max(1, len(cases) // 6)]
+    cases = cases[:max_cases]
     rw.gradient("tr(A*X)", "X")  # compile the rule program outside the measurements
     rows = []
     log(f"[b] {len(cases)} public cases against SymPy (timeout {timeout:g} s per case) ...")
@@ -185,6 +192,36 @@ def run(quick: bool = False, repeats: int | None = None, timeout: float | None =
     log(format_table(rows, TABLE_COLUMNS))
     log("")
     log(format_summary(data["summary"]))
+    return data
+
+
+def worker(payload: dict) -> None:
+    """:func:`run` in this (fresh) process: its printout as ``{"log": line}`` objects, then
+    ``{"result": data}``."""
+    from .common import apply_threads, emit
+
+    setup = apply_threads(payload["threads"])
+    data = run(quick=payload["quick"], repeats=payload["repeats"], max_cases=payload["max_cases"],
+               log=lambda line="": emit({"log": str(line)}))
+    data["threads"] = setup
+    emit({"result": data})
+
+
+def run_isolated(quick: bool = False, repeats: int | None = None, max_cases: int | None = None,
+                 threads: int = 1, timeout: float = 3600.0, log=print) -> dict:
+    """:func:`run` in a fresh process with ``threads`` math-library threads."""
+    from .common import run_worker
+
+    payload = {"quick": quick, "repeats": repeats, "max_cases": max_cases, "threads": threads}
+    got, err = run_worker("benchmarks.vs_sympy", "worker", payload, timeout, threads=threads)
+    for r in got:
+        if "log" in r:
+            log(r["log"])
+    data = next((r["result"] for r in got if "result" in r), None)
+    if data is None:
+        raise RuntimeError(f"part b's process ended without a result: {err or 'no output'}")
+    if err:
+        data["error"] = err
     return data
 
 

@@ -23,8 +23,9 @@ from .errors import (
 )
 from .expr import Expr, Gradient
 from .report import Limits, Report
+from .version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 
 def _engine(rules) -> Engine:

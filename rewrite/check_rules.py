@@ -39,8 +39,9 @@ import numpy as np
 
 from .errors import TracegradError
 from .numeric import evaluate
-from .rules import Rule, RuleSet, load_text, stock_dir, stock_ruleset, with_user_files
+from .rulefile import Rule, RuleSet, load_text
 from .shapes import DimVar
+from .stock import stock_dir, stock_ruleset, with_user_files
 from .terms import Term
 
 DRAWS = 6          # shape/value draws per rule (half general, half entrywise positive)
@@ -378,8 +379,9 @@ def linear_variables(rule: Rule) -> tuple[str, set[str]]:
     the pattern variables P in their first arguments that stand for expressions linear in x
     (those not declared free, const or numeric).
 
-    >>> from rewrite.rules import load_text
-    >>> r = load_text("ruleset collect\\nm : adj(A*E, W, x) => adj(E, A'*W, x)  if free(A)\\n", "c").rules[0]
+    >>> from rewrite.rulefile import load_text
+    >>> text = "ruleset collect in collect\\nm : adj(A*E, W, x) => adj(E, A'*W, x)  if free(A)\\n"
+    >>> r = load_text(text, "c").rules[0]
     >>> linear_variables(r)
     ('x', {'E'})
     """
@@ -499,7 +501,7 @@ def check_rules(paths: list[str | Path] | None = None, draws: int = DRAWS,
                 seed: int = 0) -> CheckReport:
     """Check the rules of ``paths`` (loaded on top of the stock rules), or the stock rules.
 
-    A path to a stock rule file (in :func:`rewrite.rules.stock_dir`) selects the stock rules of
+    A path to a stock rule file (in :func:`rewrite.stock.stock_dir`) selects the stock rules of
     that file; they are not loaded a second time.
     """
     if not paths:

@@ -80,3 +80,9 @@ class CanonicalFormError(LimitError):
     """Saturation ended but no term of the form tr(G'*dX) was found: no guess is returned."""
 
     kind = "canonical-form"
+
+
+class EngineError(TracegradError):
+    """The e-graph stopped with an internal error (e.g. an ill-typed union from an unsound rule)."""
+
+    kind = "engine"

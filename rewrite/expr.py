@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .printing import to_latex, to_text
+from .numeric import evaluate
+from .printing import gradient_latex, to_latex, to_text
 from .report import Report
 from .terms import Term, free_vars, make, var
 
@@ -50,7 +51,7 @@ class Expr:
 
     def to_sympy(self):
         """A sympy ``MatrixExpr`` (a sympy scalar when 1×1); see :mod:`rewrite.sympy_interop`."""
-        from .sympy_interop import to_sympy
+        from .sympy_interop import to_sympy  # sympy takes ~0.35 s to import
 
         return to_sympy(self.term, self.registry)
 
@@ -60,8 +61,6 @@ class Expr:
         Vectors may be passed as 1-D arrays; the result has the expression's shape, with a
         vector returned 1-D when every vector argument was 1-D, and a 1×1 result as a float.
         """
-        from .numeric import evaluate
-
         term, reg = self.term, self.registry
 
         def fn(**arrays):
@@ -100,12 +99,10 @@ class Gradient(Expr):
     def code(self, backend: str = "numpy") -> str:
         """Source of a standalone module with ``f_and_grad(**arrays)`` for ``numpy``, ``jax`` or
         ``torch`` (see :mod:`rewrite.codegen`)."""
-        from .codegen import codegen
+        from .codegen import codegen  # the code generators load on first use
 
         return codegen(self, backend)
 
     def _repr_latex_(self) -> str:
         """Jupyter: f, df = tr(G'*dX) and G in an aligned block."""
-        from .printing import gradient_latex
-
         return f"$${gradient_latex(self.f, self.term, self.wrt)}$$"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import RuleFileError
+from .parse import BUILTIN_CALLS, RULE_CALLS
 
 if TYPE_CHECKING:  # sympy is imported where it is used (it takes ~0.35 s)
     import sympy
@@ -42,6 +43,16 @@ def _symbols() -> tuple:
 
     fns = {n: getattr(sympy, {"abs": "Abs"}.get(n, n)) for n in PRIMITIVE_NAMES}
     return sympy.Symbol("x", real=True), fns
+
+
+def argument_symbol() -> sympy.Symbol:
+    """The sympy symbol ``x`` that declarations are written in (real)."""
+    return _symbols()[0]
+
+
+def primitive_functions() -> dict:
+    """Name → sympy function, for :data:`PRIMITIVE_NAMES`."""
+    return _symbols()[1]
 
 
 def __getattr__(name: str):
@@ -243,8 +254,6 @@ class FunctionRegistry:
         """Declare (or re-declare identically) an elementwise function."""
         import sympy
 
-        from .parse import BUILTIN_CALLS, RULE_CALLS
-
         X, PRIMITIVES = _symbols()
         if name in BUILTIN_CALLS or name in RULE_CALLS or len(name) == 1 or not name.isidentifier():
             raise RuleFileError(f"{name!r} cannot name a function (reserved or a single letter)")
@@ -360,12 +369,4 @@ def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     return bool(np.allclose(va[ok], vb[ok], rtol=1e-9, atol=1e-12))
 
 
-@lru_cache(maxsize=1)
-def default_registry() -> FunctionRegistry:
-    """The functions declared in the stock rule files."""
-    from .rules import stock_ruleset
-
-    return stock_ruleset().functions
-
-
-__all__ = ["FunctionDecl", "FunctionRegistry", "default_registry", "to_language"]
+__all__ = ["FunctionDecl", "FunctionRegistry", "argument_symbol", "primitive_functions", "to_language"]

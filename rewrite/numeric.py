@@ -1,7 +1,7 @@
 """Evaluate terms with numpy, draw random instances, and check gradients by finite differences.
 
 >>> import numpy as np
->>> from rewrite.parse import parse
+>>> from rewrite.stock import parse
 >>> t = parse("tr(A*X)", {"A": (2, 3), "X": (3, 2)})
 >>> float(evaluate(t, {"A": np.eye(2, 3), "X": np.ones((3, 2))})[0, 0])
 2.0
@@ -13,7 +13,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .algebra import make_pair
 from .errors import ShapeError, TracegradError
+from .stock import default_registry
 from .terms import Term, dims_of, var_shapes
 
 
@@ -30,11 +32,7 @@ class _FnTable(dict):
 
 
 def _fn_table(registry=None) -> _FnTable:
-    if registry is None:
-        from .functions import default_registry
-
-        registry = default_registry()
-    return _FnTable(registry)
+    return _FnTable(registry if registry is not None else default_registry())
 
 
 def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
@@ -286,3 +284,42 @@ def gradient_error(g, rng: np.random.Generator | None = None, spd: set[str] = fr
         if err < 1e-7:
             break
     return best
+
+
+def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
+    """Whether ``a`` and ``b`` (same shape) have the same value at a random point (symbolic
+    dimensions given small random sizes); True when no point in both domains is found.
+
+    >>> from rewrite.stock import parse
+    >>> sh = {"X": (3, 2), "A": (3, 3)}
+    >>> agree_numerically(parse("(A + A')*X", sh), parse("A*X + A'*X", sh))
+    True
+    >>> agree_numerically(parse("(A + A')*X", sh), parse("2*A*X", sh))
+    False
+    """
+    if a.shape != b.shape:  # shapes first: NumPy would broadcast a 1×1 against anything
+        return False
+    for va, vb in values_at_random_points(a, b, registry, tries):
+        if va.shape != vb.shape:
+            return False
+        scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
+        return bool(np.allclose(va, vb, rtol=1e-6, atol=1e-9 * scale))
+    return True
+
+
+def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3):
+    """The values of ``a`` and ``b`` (same shape) at up to ``tries`` random points (symbolic
+    dimensions given small random sizes, seed 0), skipping points outside either's domain."""
+    both = make_pair(a, b)
+    rng = np.random.default_rng(0)
+    for _ in range(tries):
+        dims = instantiate_dims(both, rng)
+        env = random_point(both, rng, dims)
+        try:
+            with np.errstate(all="ignore"):
+                va = evaluate(a, env, registry, dims)
+                vb = evaluate(b, env, registry, dims)
+        except np.linalg.LinAlgError:  # a singular matrix at this point: outside the domain
+            continue
+        if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
+            yield va, vb

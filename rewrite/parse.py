@@ -26,7 +26,7 @@ from lark import Token, Tree
 from .errors import ParseError, ShapeError, UnsupportedError
 from .shapes import DimVar, Unifier, fmt_shape
 from .syntax import node_position, parse_tree
-from .terms import OPS, Term, mul_dims, result_shape
+from .terms import OPS, Term, dims_of, mul_dims, result_shape
 
 BUILTIN_CALLS = {
     "tr": 1, "det": 1, "logdet": 1, "inv": 1, "sum": 1, "norm2": 1, "norm2sq": 1, "fro2": 1,
@@ -439,12 +439,10 @@ class Elaborator:
         return self.mk(name, attr=(dim,))
 
 
-def parse(text: str, shapes: dict | None = None, functions: Iterable[str] | None = None) -> Term:
-    """Parse and type-check ``text``; free dimensions get fresh names (``d1``, ``d2``, ...)."""
-    if functions is None:
-        from .functions import default_registry
-
-        functions = default_registry().names()
+def parse(text: str, shapes: dict | None = None, functions: Iterable[str] = ()) -> Term:
+    """Parse and type-check ``text``, with the declared ``functions`` (names) callable; free
+    dimensions get fresh names (``d1``, ``d2``, ...). :func:`rewrite.stock.parse` declares the
+    stock functions."""
     el = Elaborator(shapes, functions)
     term = el.elaborate(text)
     return name_free_dims(term, el.u)
@@ -452,8 +450,6 @@ def parse(text: str, shapes: dict | None = None, functions: Iterable[str] | None
 
 def name_free_dims(t: Term, u: Unifier) -> Term:
     """Give every remaining :class:`DimVar` a fresh symbolic name."""
-    from .terms import dims_of
-
     used = {d for d in dims_of(t) if isinstance(d, str)}
     names: dict[DimVar, str] = {}
     counter = [0]

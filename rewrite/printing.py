@@ -86,7 +86,8 @@ def _is_reciprocal(t: Term) -> bool:
     return t.op == "hdiv" and t.shape == (1, 1) and t.args[0].op == "num"
 
 
-def _summands(t: Term) -> list[Term]:
+def summands(t: Term) -> list[Term]:
+    """The summands of a (nested) sum, left to right."""
     out, stack = [], [t]
     while stack:
         n = stack.pop()
@@ -215,7 +216,7 @@ class _Text:
     def summands(self, t: Term) -> list[Term]:
         """The summands of ``t`` as printed: fills as scalars (:meth:`bcast_all`), and one that
         does not start with a minus first (``a - b`` rather than ``-b + a``)."""
-        terms = self.bcast_all(_summands(t), t.shape)
+        terms = self.bcast_all(summands(t), t.shape)
         first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
         if first and terms[first].shape == terms[0].shape:
             terms.insert(0, terms.pop(first))

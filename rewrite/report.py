@@ -25,8 +25,48 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NotRequired, TypedDict
 
-STOP_REASONS = ("saturated", "iteration-limit", "node-limit", "time-limit", "memory-limit")
+from .errors import UnsupportedError
+
+
+class StopReason(StrEnum):
+    """Why a run (a phase, or a whole derivation) stopped. A member is its string, so reports
+    print and serialize as text (``"saturated"``, ``"node-limit"``, …).
+
+    >>> StopReason.NODE_LIMIT == "node-limit", StopReason.NODE_LIMIT.is_limit
+    (True, True)
+    >>> StopReason.GOAL.is_limit
+    False
+    """
+
+    #: the run reached what it was for (a gradient in canonical form, two terms in one class)
+    GOAL = "goal"
+    #: no rule changed the e-graph any more
+    SATURATED = "saturated"
+    ITERATION_LIMIT = "iteration-limit"
+    NODE_LIMIT = "node-limit"
+    TIME_LIMIT = "time-limit"
+    MEMORY_LIMIT = "memory-limit"
+    #: the result's e-class had nothing left to extract (a simplification round fell back)
+    UNEXTRACTABLE = "unextractable"
+    #: a simplification changed the value numerically and was not used
+    REJECTED = "rejected"
+
+    @property
+    def is_limit(self) -> bool:
+        """Whether a limit stopped the run (rather than its goal or saturation)."""
+        return self in LIMIT_REASONS
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run ended on its own (its goal or saturation), not on a limit."""
+        return self in (StopReason.GOAL, StopReason.SATURATED)
+
+
+LIMIT_REASONS = frozenset({StopReason.ITERATION_LIMIT, StopReason.NODE_LIMIT,
+                           StopReason.TIME_LIMIT, StopReason.MEMORY_LIMIT})
 
 
 def _env_number(name: str, default: float, kind=float):
@@ -36,12 +76,8 @@ def _env_number(name: str, default: float, kind=float):
     try:
         value = kind(raw)
     except ValueError:
-        from .errors import UnsupportedError
-
         raise UnsupportedError(f"environment variable {name}={raw!r} is not a number") from None
     if value <= 0:
-        from .errors import UnsupportedError
-
         raise UnsupportedError(f"environment variable {name} must be positive, got {raw}")
     return value
 
@@ -106,22 +142,42 @@ def rss_mb() -> float:
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+class PhaseRecord(TypedDict):
+    """One phase of a run: its name, why it stopped and how many iterations it took."""
+
+    phase: str
+    stop_reason: StopReason
+    iterations: int
+
+
+class IterationRecord(TypedDict):
+    """One iteration of a phase: e-nodes and seconds (since the session began) after it; with
+    a provenance program also the e-classes and each rule's matches in that iteration."""
+
+    phase: str
+    iteration: int
+    enodes: int
+    seconds: float
+    eclasses: NotRequired[int]
+    matches: NotRequired[dict[str, int]]
+
+
 @dataclass
 class Report:
     """What a run did: why it stopped, how far it went, which rules fired."""
 
-    stop_reason: str
+    stop_reason: StopReason | str
     iterations: int
     eclasses: int
     enodes: int
     seconds: float
     matches: dict[str, int] = field(default_factory=dict)
-    phases: list[dict] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
+    phases: list[PhaseRecord] = field(default_factory=list)
+    history: list[IterationRecord] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
-            "stop_reason": self.stop_reason,
+            "stop_reason": str(self.stop_reason),
             "iterations": self.iterations,
             "eclasses": self.eclasses,
             "enodes": self.enodes,

@@ -16,7 +16,7 @@ Output: :func:`to_sympy` turns a term into a sympy ``MatrixExpr`` (a plain sympy
 >>> X, A = sympy.MatrixSymbol("X", n, k), sympy.MatrixSymbol("A", n, n)
 >>> sympy_to_text(sympy.Trace(X.T * A * X))
 ("tr(X'*A*X)", {'X': ('n', 'k'), 'A': ('n', 'n')})
->>> from rewrite.parse import parse
+>>> from rewrite.stock import parse
 >>> to_sympy(parse("tr(X'*A*X) + logdet(A)", {"X": ("n", "k"), "A": ("n", "n")}))
 log(Determinant(A)) + Trace(X.T*A*X)
 """
@@ -35,7 +35,10 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct, 
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import RuleFileError, ShapeError, TracegradError, UnsupportedError
+from .functions import argument_symbol, primitive_functions, to_language
+from .parse import BUILTIN_CALLS, Elaborator, name_free_dims, normalize_shape
 from .printing import fill_text
+from .stock import default_registry
 from .terms import Term
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
@@ -44,8 +47,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 def _registry(engine=None):
     if engine is not None:
         return engine.functions
-    from .functions import default_registry
-
     return default_registry()
 
 
@@ -54,8 +55,6 @@ class _ToText:
     """Translate a sympy expression to expression-language text, collecting shapes."""
 
     def __init__(self, registry) -> None:
-        from .parse import BUILTIN_CALLS
-
         self.registry = registry
         self.reserved = set(BUILTIN_CALLS) | set(registry.names())
         self.shapes: dict[str, tuple] = {}
@@ -191,8 +190,7 @@ class _ToText:
         return "*".join(parts)
 
     def elementwise(self, function, arg) -> str:
-        from .functions import X, to_language
-
+        X = argument_symbol()
         if isinstance(function, sympy.Lambda):
             if len(function.variables) != 1:
                 raise UnsupportedError(f"elementwise function {function} must take one argument")
@@ -217,8 +215,7 @@ class _ToText:
 
     def match_function(self, body) -> str | None:
         """The declared function whose scalar definition is ``body``, if any."""
-        from .functions import X
-
+        X = argument_symbol()
         for name in self.registry.names():
             decl = self.registry[name]
             if body.func.__name__ == name and body.args == (X,):
@@ -315,8 +312,6 @@ def from_sympy(expr, shapes: dict | None = None, engine=None) -> Term:
     ...
     rewrite.errors.ShapeError: shape of 'X' is 3×2 in the sympy expression but 2×2 in shapes
     """
-    from .parse import Elaborator, name_free_dims, normalize_shape
-
     text, found = sympy_to_text(expr, engine)
     merged = dict(shapes or {})
     for name, shp in found.items():
@@ -382,7 +377,7 @@ def to_sympy(term: Term, registry=None):
     Matrix variables become ``MatrixSymbol`` objects (symbolic dimensions are positive integer
     Symbols), 1×1 variables plain ``Symbol`` objects; ``vec`` has no sympy counterpart.
 
-    >>> from rewrite.parse import parse
+    >>> from rewrite.stock import parse
     >>> to_sympy(parse("a'*X*b", {"a": (3,), "X": (3, 4), "b": (4,)}))
     (a.T*X*b)[0, 0]
     >>> to_sympy(parse("A .* B ./ C", {"A": (2, 2)}))
@@ -404,8 +399,7 @@ def to_sympy(term: Term, registry=None):
     def fn(name: str):
         if name not in reg:
             raise UnsupportedError(f"function {name!r} is not declared")
-        from .functions import PRIMITIVES, X
-
+        X, PRIMITIVES = argument_symbol(), primitive_functions()
         decl = reg[name]
         if name in PRIMITIVES and decl.expanded == PRIMITIVES[name](X):
             return PRIMITIVES[name]

@@ -105,9 +105,8 @@ class Term:
         return Term, (self.op, self.args, self.attr, self.shape)
 
     def __repr__(self) -> str:
-        from .printing import to_text
-
-        return f"Term({to_text(self)!r})"
+        """Structural: ``Term('(mul (t A) X)')`` (:func:`rewrite.printing.to_text` reads better)."""
+        return f"Term({sexpr(self)!r})"
 
     @property
     def is_scalar(self) -> bool:
@@ -272,7 +271,7 @@ def ill_typed(t: Term) -> Term | None:
     >>> ill_typed(make("add", make("t", A), B)) is None
     True
     >>> str(ill_typed(make("mpow", A, num(2)).args[0]) is None), ill_typed(make("mpow", A, num(2)))
-    ('True', Term('A^2'))
+    ('True', Term('(mpow A 2)'))
     """
     for n in post_order(t):
         a = n.args
@@ -289,3 +288,24 @@ def ill_typed(t: Term) -> Term | None:
         if n.op not in ("var", "pvar") and n.shape != result_shape(n.op, a, n.attr):
             return n
     return None
+
+
+def sexpr(t: Term) -> str:
+    """``t`` as an s-expression of operator names, leaf names, numbers and dimensions.
+
+    >>> sexpr(make("mul", make("t", var("A", (2, 3))), var("X", (2, 2))))
+    '(mul (t A) X)'
+    """
+    memo: dict[Term, str] = {}
+    for n in post_order(t):
+        if n.op in ("var", "pvar"):
+            out = str(n.attr)
+        elif n.op == "num":
+            out = str(n.attr)
+        else:
+            head = [n.op]
+            if n.attr is not None:
+                head.append(",".join(map(str, n.attr)) if isinstance(n.attr, tuple) else str(n.attr))
+            out = "(" + " ".join(head + [memo[a] for a in n.args]) + ")"
+        memo[n] = out
+    return memo[t]

@@ -36,7 +36,7 @@ from test_mutants import replace_rule  # noqa: E402
 
 import rewrite as rw  # noqa: E402
 from rewrite.numeric import gradient_error  # noqa: E402
-from rewrite.rules import stock_ruleset  # noqa: E402
+from rewrite.stock import stock_ruleset  # noqa: E402
 
 NEGATED_RULESETS = ("differential", "collect")
 LIMITS = rw.Limits(seconds=3.0)

@@ -1,10 +1,10 @@
 """The e-graph backend: pooled e-graphs are reused through push/pop without carrying anything
 from one session into the next."""
 
-from rewrite.backend import Session
+from rewrite.egraph import Session
 from rewrite.engine import default_engine
-from rewrite.parse import parse
 from rewrite.report import Limits
+from rewrite.stock import parse
 
 
 def test_pooled_sessions_never_bind_a_name_twice():
@@ -33,8 +33,9 @@ def test_a_program_compiles_only_its_phases_and_the_analyses_they_test():
 
     import pytest
 
-    from rewrite.backend import EngineError, Program
-    from rewrite.rules import stock_ruleset
+    from rewrite.egraph import Program, run_phase
+    from rewrite.errors import EngineError
+    from rewrite.stock import stock_ruleset
 
     rs = stock_ruleset()
     full = Program(rs)
@@ -49,7 +50,7 @@ def test_a_program_compiles_only_its_phases_and_the_analyses_they_test():
     assert "(isconst e)" in full.text and "(isconst e)" not in polish.text
     assert polish.analyses == set() and full.analyses == {"const", "free", "varying"}
     with Session(polish, Limits()) as s, pytest.raises(EngineError, match="not compiled"):
-        s.saturate("expand")
+        run_phase(s, "expand")
     eng = default_engine()
     assert eng.program_for(("simplify", "tidy")) is eng.program_for(("tidy", "simplify"))
 
@@ -61,9 +62,9 @@ def test_a_replacing_phase_keeps_every_analysis_of_its_program():
     import numpy as np
 
     import rewrite as rw
-    from rewrite.backend import helper_plan
+    from rewrite.egraph.schema import helper_plan
     from rewrite.numeric import gradient_error
-    from rewrite.rules import stock_ruleset
+    from rewrite.stock import stock_ruleset
 
     sh = {"X": (1, 1), "K": (3, 3), "u": (3, 1), "v": (1, 3)}
     g = rw.gradient("tr(K*((u*X*v) - (u*X*v)))", "X", sh)
@@ -78,8 +79,8 @@ def test_the_compiled_program_is_one_command_per_line():
     relies on every command of the compiled text sitting on one line, provenance included."""
     import egglog.bindings as eg
 
-    from rewrite.backend import Program
-    from rewrite.rules import stock_ruleset
+    from rewrite.egraph import Program
+    from rewrite.stock import stock_ruleset
 
     for traced in (False, True):
         p = Program(stock_ruleset(), provenance=traced)
@@ -120,8 +121,9 @@ def test_a_large_input_with_shared_subterms_extracts_as_inserted():
     """Shared subterms of an inserted term are bound in a function table, not to egglog globals:
     with globals, egglog extracted a wrong term from this sum right after inserting it (the
     class of A37' came back as eye(d1)*B2', an ill-typed B2'*B2' in the product)."""
-    from rewrite.backend import Session
-    from rewrite.engine import Engine, canonical_sum
+    from rewrite.algebra import canonical_sum
+    from rewrite.egraph import Session
+    from rewrite.engine import Engine
     from rewrite.report import Limits
     from rewrite.terms import Term, ill_typed, make, num, var
 

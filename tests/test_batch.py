@@ -5,12 +5,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import check_gradient_text
 
 import rewrite as rw
-from rewrite.batch import Progress, parse_job, run_batch
 from rewrite.cli import main
+from rewrite.cli.batch import Progress, parse_job, run_batch
 from rewrite.errors import ParseError
 from rewrite.numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
+from rewrite.terms import var_shapes
 
 JOBS = [
     '{"expr": "norm2sq(X*w - y)", "wrt": "w", "shapes": {"X": [6, 3], "w": [3], "y": [6]}}',
@@ -24,6 +26,23 @@ JOBS = [
     '{"expr": "tr(A*X)", "wrt": "X", "shape": {}}',       # unknown key
     "a'*X*b ; X ; a=m X=m,n b=n",
 ]
+
+
+def check_result(o: dict, shapes: dict, seeds=(0, 1)) -> None:
+    """A batch result by value: its gradient has wrt's shape and matches central finite
+    differences of its expression (random distinct sizes for symbolic dimensions), and its
+    differential at (X, dX) is tr(G'*dX) = sum(G .* dX) with that gradient."""
+    for seed in seeds:
+        check_gradient_text(o["expr"], o["wrt"], shapes, o["gradient"], seed=seed)
+    dx = "d" + o["wrt"]
+    with_dx = {**shapes, dx: shapes[o["wrt"]]}
+    both = rw.parse(f"sum(({o['gradient']}) .* {dx}) + {o['differential']}", with_dx).term
+    rng = np.random.default_rng(0)
+    dims = instantiate_dims(both, rng)
+    env = random_point(both, rng, dims)
+    df = evaluate(rw.parse(o["differential"], with_dx).term, env, dims=dims)
+    gdx = evaluate(rw.parse(f"sum(({o['gradient']}) .* {dx})", with_dx).term, env, dims=dims)
+    assert df.shape == (1, 1) and relative_error(df, gdx) < 1e-9, o["differential"]
 
 
 def run_cli(capsys, lines, *extra, tmp_path):
@@ -43,12 +62,34 @@ def test_mixed_good_and_bad_lines(capsys, tmp_path):
     bad = {o["line"]: o["error"] for o in out if "error" in o}
     assert sorted(ok) == [1, 2, 10]
     assert bad[5]["kind"] == "parse" and bad[5]["position"] == {"line": 5, "column": 5}
-    assert bad[6]["kind"] == "shape"
+    # an error in a JSON job's "expr" is located in that string (line 1): A*X at column 4
+    assert bad[6]["kind"] == "shape" and bad[6]["position"] == {"line": 1, "column": 4}
+    assert "inner dimensions" in bad[6]["message"]
     assert bad[7]["kind"] == "parse" and "malformed JSON" in bad[7]["message"]
-    assert bad[7]["position"]["line"] == 7
-    assert bad[8]["kind"] == "wrt"
+    assert bad[7]["position"] == {"line": 7, "column": 31}  # past the end: ',' or '}' missing
+    assert bad[8]["kind"] == "wrt" and bad[8]["position"] is None and "'Y'" in bad[8]["message"]
     assert bad[9]["kind"] == "parse" and "unknown key" in bad[9]["message"]
-    assert ok[2]["gradient"] == str(rw.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}))
+    assert bad[9]["position"] == {"line": 9, "column": 1}
+    # the answers, by value
+    check_result(ok[1], {"X": (6, 3), "w": (3,), "y": (6,)})
+    check_result(ok[2], {"X": ("n", "k"), "A": ("n", "n")})
+    check_result(ok[10], {"a": ("m",), "X": ("m", "n"), "b": ("n",)})
+
+
+def test_error_positions_point_into_the_line(capsys, tmp_path):
+    """A text job's expression error is located in the input line (shifted by where the
+    expression starts), a JSON job's in its "expr" string; each job reports its own error."""
+    lines = ["tr(A*X) ; X ; A=2,3 X=2,3",
+             "   tr(A*X) ; X ; A=2,3 X=2,3",
+             '{"expr": "sum(X) + tr(X)", "wrt": "X", "shapes": {"X": [2, 3]}}',
+             "tr(X) ; X ; X=2,3",
+             "x'*y ; x ; x=3 y=4"]
+    code, out, _ = run_cli(capsys, lines, tmp_path=tmp_path)
+    assert code == 2 and [o["line"] for o in out] == [1, 2, 3, 4, 5]
+    assert all(o["error"]["kind"] == "shape" for o in out)
+    assert [tuple(o["error"]["position"].values()) for o in out] == [
+        (1, 4), (2, 7), (1, 10), (4, 1), (5, 1)]
+    assert "square" in out[2]["error"]["message"] and "square" in out[3]["error"]["message"]
 
 
 def test_fields_are_those_of_grad_json(capsys, tmp_path):
@@ -62,6 +103,7 @@ def test_fields_are_those_of_grad_json(capsys, tmp_path):
     for key in ("expr", "wrt", "gradient", "differential", "latex"):
         assert job[key] == single[key]
     assert set(job["report"]) == set(single["report"])
+    check_result(job, {"X": ("n", "k"), "A": ("n", "n")})  # the fields shared are right
 
 
 def test_batch_gradients_match_finite_differences(capsys, tmp_path):
@@ -70,9 +112,14 @@ def test_batch_gradients_match_finite_differences(capsys, tmp_path):
              ' "C": "m,p"}}',
              "sum(softplus(-y .* (X*w))) ; w ; X=m,n w=n y=m"]
     code, out, _ = run_cli(capsys, lines, "--check", tmp_path=tmp_path)
-    assert code == 0
+    assert code == 0 and len(out) == 3
     for o in out:
         assert o["check"]["relative_error"] < 1e-6
+    # checked here too, not only by the batch's own --check: random distinct sizes, two points
+    logistic = {"X": ("m", "n"), "w": ("n",), "y": ("m",)}
+    check_result(out[0], logistic)
+    check_result(out[1], {"A": ("p", "m"), "X": ("m", "n"), "B": ("n", "n"), "C": ("m", "p")})
+    check_result(out[2], logistic)
     shapes = {"X": ("m", "n"), "w": ("n",), "y": ("m",)}
     f = rw.parse("norm2sq(X*w - y)", shapes).term
     g = rw.parse(out[0]["gradient"], shapes).term
@@ -87,7 +134,11 @@ def test_all_good_exits_zero_and_reads_stdin(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("tr(A*X) ; X ; A=2,3 X=3,2\n\nsum(X) ; X\n"))
     assert main(["batch", "-"]) == 0
     out = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-    assert [(o["line"], o["gradient"]) for o in out] == [(1, "A'"), (3, str(rw.gradient("sum(X)", "X")))]
+    assert [o["line"] for o in out] == [1, 3] and out[0]["gradient"] == "A'"
+    check_result(out[0], {"A": (2, 3), "X": (3, 2)})
+    # no shapes given: X has the symbolic shape the parser gives it; the gradient is all ones
+    check_result(out[1], var_shapes(rw.parse("sum(X)").term))
+    assert "ones(" in out[1]["gradient"]
 
 
 def test_an_unexpected_exception_does_not_stop_the_batch(monkeypatch):
@@ -108,6 +159,7 @@ def test_an_unexpected_exception_does_not_stop_the_batch(monkeypatch):
     assert code == 2
     assert rows[0]["error"]["kind"] == "internal" and "engine bug" in rows[0]["error"]["message"]
     assert rows[1]["gradient"] == "A'"
+    check_result(rows[1], {"A": (2, 3), "X": (3, 2)})
 
 
 class FakeTerminal(io.StringIO):

@@ -9,8 +9,9 @@ import textwrap
 import pytest
 
 from rewrite import cache
-from rewrite.rules import READERS, load_text, read_stock_ruleset, stock_ruleset
+from rewrite.rulefile import load_text
 from rewrite.shapes import DimVar
+from rewrite.stock import READERS, read_stock_ruleset, stock_ruleset
 from rewrite.terms import Term
 
 

@@ -13,7 +13,8 @@ import rewrite as rw
 from rewrite.check_rules import DRAWS, _draw_dims, check_rule, check_rules_text
 from rewrite.cli import main
 from rewrite.numeric import gradient_error
-from rewrite.rules import load_text, stock_ruleset
+from rewrite.rulefile import load_text
+from rewrite.stock import stock_ruleset
 
 DATA = Path(__file__).parent / "data"
 UNSOUND = sorted((DATA / "unsound").glob("*.rules"))
@@ -40,7 +41,7 @@ def test_every_stock_rule_is_sound_and_tested():
 
 
 def test_a_stock_file_can_be_checked_by_path(capsys):
-    from rewrite.rules import stock_dir
+    from rewrite.stock import stock_dir
 
     path = stock_dir() / "trace.rules"
     rep = rw.check_rules([path])
@@ -138,7 +139,7 @@ def test_counterexamples_are_non_square_where_the_rule_allows():
 
 
 def test_shapes_are_drawn_non_square_where_allowed():
-    rs = load_text("ruleset trace\nhc : A .* B = B .* A\nsq : tr(A') = tr(A)\n"
+    rs = load_text("ruleset trace in close\nhc : A .* B = B .* A\nsq : tr(A') = tr(A)\n"
                    "vc : tr(v*v') = tr(v'*v)   if vector(v)\n")
     hc, sq, vc = rs.rules
     a = hc.lhs.args[0].shape
@@ -228,7 +229,7 @@ def test_loading_reports_file_line_col_rule_message(text, line, col, name, messa
 
 
 def test_citation_is_the_trailing_comment():
-    rs = load_text("ruleset trace\n# a comment line\nm : A'' => A   # Magnus & Neudecker (2.3)\n"
+    rs = load_text("ruleset trace in close\n# a comment line\nm : A'' => A   # Magnus & Neudecker (2.3)\n"
                    "n : tr(A') = tr(A)\n")
     m, n = rs.rules
     assert (m.citation, m.line, n.citation) == ("Magnus & Neudecker (2.3)", 3, "")

@@ -415,8 +415,8 @@ def test_torch_gradient_agrees_with_autograd():
 
 def test_declared_function_gets_a_helper():
     from rewrite.codegen import generate
-    from rewrite.functions import default_registry
     from rewrite.parse import Elaborator
+    from rewrite.stock import default_registry
 
     reg = default_registry().copy()
     reg.declare("abs", "abs(x)")

@@ -9,7 +9,7 @@ import pytest
 
 import rewrite as rw
 from rewrite.numeric import gradient_error
-from rewrite.rules import stock_ruleset
+from rewrite.stock import stock_ruleset
 from rewrite.terms import OPS
 
 #: leaves: constant unless they are the variable itself (d(X) stays, d-const covers the rest)

@@ -15,7 +15,8 @@ from fuzzgen import CORRECT
 from test_fuzz import ZERO_TOLERANCE, budget_violations, run_sample
 
 import rewrite as rw
-from rewrite.rules import RuleSet, load_text, stock_ruleset
+from rewrite.rulefile import RuleSet, load_text
+from rewrite.stock import stock_ruleset
 
 SAMPLE = 100  # examples per engine
 SEED = 20240

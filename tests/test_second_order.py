@@ -4,18 +4,19 @@ import json
 
 import numpy as np
 import pytest
+from conftest import check_derivative, check_same_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rewrite as rw
-from rewrite.backend import Program
 from rewrite.cli import main
+from rewrite.egraph import Program
 from rewrite.engine import default_engine
 from rewrite.numeric import evaluate, gradient_error, instantiate_dims, random_point
-from rewrite.parse import parse
 from rewrite.printing import to_latex, to_text
-from rewrite.rules import stock_ruleset
-from rewrite.second_order import derivative_error, direction_name
+from rewrite.second_order import direction_name
+from rewrite.stock import parse, stock_ruleset
+from rewrite.verify import derivative_error
 
 TOL = 1e-6
 
@@ -44,11 +45,11 @@ def test_hessian_matches_finite_differences(name, f, wrt, shapes, spd):
     h = rw.hessian(f, wrt, shapes)
     assert h.kind == "hessian" and h.wrt == wrt
     assert not _ops(h.term) & {"jac", "grad", "d"}
+    # N×N (N = rows·cols of wrt at random distinct sizes), its printed text too, and the
+    # gradient it differentiates
+    check_derivative(h, spd=spd, seeds=(0, 1))
     for seed in (0, 1):
         value, fd, err = derivative_error(h, np.random.default_rng(seed), spd=spd)
-        assert err < TOL, (name, str(h), err)
-        n = value.shape[0]
-        assert value.shape == (n, n)
         assert np.allclose(value, value.T, atol=1e-8), "a Hessian is symmetric"
     # the gradient differenced by derivative_error is itself right
     g = rw.gradient(f, wrt, shapes)
@@ -60,9 +61,7 @@ def test_hvp_matches_finite_differences_and_the_hessian(name, f, wrt, shapes, sp
     v = rw.hvp(f, wrt, shapes)
     assert v.direction == "V" and v.term.shape == _var_shape(f, shapes, wrt)
     assert "V" in v.variables and not _ops(v.term) & {"jac", "grad", "d"}
-    for seed in (0, 3):
-        _, _, err = derivative_error(v, np.random.default_rng(seed), spd=spd)
-        assert err < TOL, (name, str(v), err)
+    check_derivative(v, spd=spd, seeds=(0, 3))
     # H*vec(V) equals vec(hvp(V)) at the same point
     h = rw.hessian(f, wrt, shapes)
     rng = np.random.default_rng(5)
@@ -97,30 +96,40 @@ def _walk_vars(t):
 
 
 def test_compact_forms():
-    assert str(rw.hessian("x'*A*x", "x", {"x": ("n",), "A": ("n", "n")})) in ("A' + A", "A + A'")
-    log = str(rw.hessian("sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",),
-                                                              "y": ("m",)}))
+    """Each printed form is also checked by value (check_derivative: the result and its text
+    parsed back against finite differences at random distinct sizes, shape included)."""
+    one = {"seeds": (0,)}
+    check_derivative(rw.hessian("x'*A*x", "x", {"x": ("n",), "A": ("n", "n")}),
+                     ("A' + A", "A + A'"), **one)
+    h = rw.hessian("sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)})
+    log = str(h)
     assert log.startswith("X'*diag(") and log.endswith(")*X") and "kron" not in log
-    assert str(rw.hessian("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")})) in (
-        "kron(eye(k), A' + A)", "kron(eye(k), A + A')")
-    assert str(rw.hessian("logdet(X)", "X", {"X": ("n", "n")})) == "-kront(inv(X), inv(X)')"
-    assert str(rw.hvp("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")})) in (
-        "(A + A')*V", "(A' + A)*V")
+    check_derivative(h, **one)
+    check_derivative(rw.hessian("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}),
+                     ("kron(eye(k), A' + A)", "kron(eye(k), A + A')"), **one)
+    check_derivative(rw.hessian("logdet(X)", "X", {"X": ("n", "n")}), "-kront(inv(X), inv(X)')",
+                     spd={"X"}, **one)
+    check_derivative(rw.hvp("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}),
+                     ("(A + A')*V", "(A' + A)*V"), **one)
     # no zero terms left over (vec(0*M) is 0*vec(M), then dropped from the sum)
-    nll = str(rw.hessian("logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)}))
+    h = rw.hessian("logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)})
+    nll = str(h)
     assert "0*" not in nll and nll.count("kront(") == 3
+    check_derivative(h, spd={"S"}, **one)
     # vector Hessians carry no Kronecker debris: kron(eye(1), M) is M, diag(b)' is diag(b), and
     # a product of diagonal matrices is one diagonal matrix
-    wq = str(rw.hessian("x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)}))
-    assert wq == "2*A'*diag(b)*A"
+    check_derivative(rw.hessian("x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"),
+                                                          "b": ("m",)}), "2*A'*diag(b)*A", **one)
     assert log.count("diag(") == 1
 
 
 def test_unit_kronecker_factors_of_a_product_simplify_away():
     # the unit rules and the mixed-product rule match overlapping nodes of this term; run in the
     # same iteration they would leave the product's class with nothing to extract
-    out = rw.simplify("kron(eye(1), P)*kron(eye(1), A)", {"P": ("n", "m"), "A": ("m", "k")})
+    shapes = {"P": ("n", "m"), "A": ("m", "k")}
+    out = rw.simplify("kron(eye(1), P)*kron(eye(1), A)", shapes)
     assert str(out) == "P*A" and out.report.stop_reason == "saturated"
+    check_same_value("kron(eye(1), P)*kron(eye(1), A)", str(out), shapes)  # n×k, n ≠ m ≠ k
 
 
 JACOBIANS = [
@@ -151,16 +160,19 @@ def test_jacobian_matches_finite_differences(F, wrt, shapes, kw):
 def test_vector_jacobian_is_m_by_n():
     j = rw.jacobian("sigmoid(X*w)", "w", {"X": (4, 3), "w": (3,)})
     assert j.shape == (4, 3)
-    assert str(j) == "diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X"
-    assert rw.jacobian("A*X*B", "X", {"A": (2, 3), "X": (3, 4), "B": (4, 5)}).shape == (10, 12)
+    check_derivative(j, "diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X")
+    j = rw.jacobian("A*X*B", "X", {"A": (2, 3), "X": (3, 4), "B": (4, 5)})
+    assert j.shape == (10, 12)
+    check_derivative(j, seeds=(0,))
 
 
 def test_linear_objective_has_zero_hessian_and_hvp():
     shapes = {"a": ("n",), "x": ("n",)}
     h = rw.hessian("a'*x", "x", shapes)
     assert np.all(h.numpy()(a=np.ones(3), x=np.ones(3)) == 0) and h.shape == ("n", "n")
+    check_derivative(h)  # n×n at random n, where the differences are zero
     v = rw.hvp("a'*x", "x", shapes)
-    assert str(v) == "0*V"
+    check_derivative(v, "0*V")  # n×1 zeros, not a 1×1 zero
 
 
 def test_scalar_variable():
@@ -238,6 +250,10 @@ def test_kron_language():
     vec = parse("kront(A, B)*vec(Z)", {**shapes, "Z": (3, 5)})
     want = (env["B"] @ env["Z"].T @ env["A"].T).reshape(-1, 1, order="F")
     assert np.allclose(evaluate(vec, env), want)
+    # the LaTeX printed for kront, (A ⊗ B) K_{3,5}, by value: K_{3,5} vec(Z) = vec(Z') for 3×5 Z
+    K = np.eye(15)[[i * 3 + j for j in range(3) for i in range(5)]]
+    assert np.allclose(K @ env["Z"].reshape(-1, 1, order="F"), env["Z"].T.reshape(-1, 1, order="F"))
+    assert np.allclose(evaluate(parse("kront(A, B)", shapes), env), np.kron(env["A"], env["B"]) @ K)
     with pytest.raises(rw.ShapeError):
         parse("kron(A, B)*A", shapes)
 
@@ -291,6 +307,9 @@ def test_cli_hessian_json(capsys):
                    "--format", "json", "--check"])
     out = json.loads(capsys.readouterr().out)
     assert status == 0 and out["kind"] == "hessian" and out["result"] in ("A' + A", "A + A'")
+    # the printed result, checked by value (not only by the CLI's own --check)
+    check_derivative(rw.hessian("x'*A*x", "x", {"x": ("n",), "A": ("n", "n")}), out["result"],
+                     seeds=(0,))
     assert out["shape"] == ["n", "n"] and out["check"]["relative_error"] < TOL
     assert set(out["report"]) >= {"stop_reason", "iterations", "eclasses", "enodes", "seconds"}
 
@@ -300,9 +319,20 @@ def test_cli_hvp_and_jacobian(capsys):
                  "--direction", "D"]) == 0
     cap = capsys.readouterr()
     assert cap.out.strip() == "-inv(S)'*D'*inv(S)'" and "relative error" in cap.err
+    check_derivative(rw.hvp("logdet(S)", "S", {"S": (3, 3)}, direction="D"), cap.out.strip(),
+                     spd={"S"}, seeds=(0,))
+    shapes = {"A": ("m", "n"), "X": ("n", "p"), "B": ("p", "q")}
     assert main(["jacobian", "A*X*B", "--wrt", "X", "--shape", "A=m,n", "--shape", "X=n,p",
                  "--shape", "B=p,q", "--format", "latex"]) == 0
-    assert capsys.readouterr().out.strip() == r"B^{\top} \otimes A"
+    latex = capsys.readouterr().out.strip()
+    assert latex == r"B^{\top} \otimes A"
+    # the same answer as text is right by value (mq × np at distinct m, n, p, q), and the LaTeX
+    # printed is its LaTeX
+    assert main(["jacobian", "A*X*B", "--wrt", "X", "--shape", "A=m,n", "--shape", "X=n,p",
+                 "--shape", "B=p,q"]) == 0
+    text = capsys.readouterr().out.strip()
+    check_derivative(rw.jacobian("A*X*B", "X", shapes), text, seeds=(0,))
+    assert to_latex(parse(text, shapes)) == latex
 
 
 def test_cli_errors_exit_2(capsys):
@@ -318,14 +348,3 @@ def test_default_engine_is_reused():
     assert rw.hessian("x'*x", "x", {"x": (3,)}).numpy()(x=np.ones(3)).tolist() == (
         2 * np.eye(3)).tolist()
     assert default_engine().hessian("x'*x", "x", {"x": (3,)}).term.shape == (3, 3)
-
-
-def test_benchmark_quick_measure_agrees_with_autodiff():
-    """benchmarks/hessian.py: every installed backend's Hessian and HVP equal the engine's."""
-    from benchmarks.hessian import COLUMNS, measure
-
-    rows, info = measure("logistic", [12], repeats=1, budget=0.2)
-    assert info["hessian"].startswith("X'*diag(") and rows[0]["engine_h"] > 0
-    for b in info["backends"]:
-        assert rows[0][f"{b}_dev"] < 1e-9 and rows[0][f"{b}_h_x"] > 0
-    assert {k for k, _ in COLUMNS} >= {"engine_h", "engine_v"}

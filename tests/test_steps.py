@@ -9,8 +9,8 @@ from conftest import public_cases
 import rewrite as rw
 from rewrite.cli import main
 from rewrite.numeric import constraints_from_assumptions, evaluate, instantiate_dims, random_point
-from rewrite.rules import stock_ruleset
 from rewrite.steps import format_steps
+from rewrite.stock import stock_ruleset
 from rewrite.terms import Term, contains, var_shapes
 
 CASES = public_cases()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from rewrite.backend import SORT, locate
+from rewrite.egraph.provenance import SORT, locate
 from rewrite.printing import to_text
 from rewrite.terms import Term
 

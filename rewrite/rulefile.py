@@ -12,10 +12,10 @@
 Single letters are pattern variables; ``{k - 1}`` on a right-hand side is a number computed
 from numeric pattern variables; ``f(A)``/``f'(A)`` range over every declared function.
 
->>> rs = load_text("ruleset trace\\ntr-t : tr(A') = tr(A)\\n", "demo.rules")
+>>> rs = load_text("ruleset trace in close\\ntr-t : tr(A') = tr(A)\\n", "demo.rules")
 >>> [r.name for r in rs.rules]
 ['tr-t']
->>> load_text("ruleset trace\\nbad : tr(A) => tr(B)\\n", "x.rules")
+>>> load_text("ruleset trace in close\\nbad : tr(A) => tr(B)\\n", "x.rules")
 Traceback (most recent call last):
 ...
 rewrite.errors.RuleFileError: x.rules:2:19: bad: variable B on the right-hand side is not bound on the left
@@ -23,10 +23,10 @@ rewrite.errors.RuleFileError: x.rules:2:19: bad: variable B on the right-hand si
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 from .errors import ParseError, RuleFileError, ShapeError, TracegradError, UnsupportedError
@@ -39,10 +39,6 @@ PHASES = ("expand", "collect", "close", "tidy", "simplify")
 # Phases whose rules are directed and replace what they match (egglog :subsume), except
 # involutions such as A'' => A, which only add (see backend.compile_rules).
 SUBSUMING_PHASES = ("expand", "tidy")
-STOCK_RULESETS = {
-    "differential": "expand", "linear": "expand", "trace": "close", "collect": "collect",
-    "tidy": "tidy", "simplify": "simplify",
-}
 CONDITIONS = {"scalar": 1, "const": 1, "free": 1, "varying": 1, "square": 1, "vector": 1, "num": 1,
               "int": 1, "shape": 3}
 _CMP = re.compile(r"^([A-Za-z])\s*(<=|>=|!=|==|<|>)\s*(-?\d+(?:\.\d+)?)$")
@@ -77,7 +73,7 @@ class Rule:
     lhs_text: str = ""
     rhs_text: str = ""  # with computed numbers replaced by placeholders _c0, _c1, ...
     function_names: tuple[str, ...] = ()
-    # a side's text → that side typed on its own (rewrite.backend.RuleCompiler; kept, so that
+    # a side's text → that side typed on its own (rewrite.rulefile.typed_alone; kept, so that
     # compiling the rule again, in another program or from the cache, does not parse it again)
     alone: dict[str, Term] = field(default_factory=dict, compare=False, repr=False)
 
@@ -106,7 +102,7 @@ class RuleSet:
     """Rules, ruleset phases and declared functions: everything the engine runs."""
 
     rules: list[Rule] = field(default_factory=list)
-    phases: dict[str, str] = field(default_factory=lambda: dict(STOCK_RULESETS))
+    phases: dict[str, str] = field(default_factory=dict)
     functions: FunctionRegistry = field(default_factory=FunctionRegistry)
     files: list[str] = field(default_factory=list)
     # rules written with f(...)/f'(...): instantiated for every function, also ones declared later
@@ -426,14 +422,12 @@ class _Loader:
             conditions=tuple(conds), computed=computed, source=self.source, line=no,
             text=raw.strip(), citation=citation, lhs_text=lhs_text, rhs_text=rhs_sub,
             function_names=tuple(self.rs.functions.names()))
-        # Compile it now (text only, no e-graph), so that what only the compiler finds, such
-        # as a right-hand dimension the left does not determine, is reported at its line.
-        from .backend import DimCodec, RuleCompiler
-
+        # What only compiling finds, such as a right-hand dimension the left does not
+        # determine, is reported here, at its line.
         try:
-            RuleCompiler(rule, DimCodec(), subsume=False).commands()
+            check_compilable(rule)
         except TracegradError as e:
-            msg = e.message.removeprefix(f"rule {name}: ")
+            msg = e.message
             if "not determined" in msg:
                 msg += ("; a product such as the length of vec(A) is not split into its factors: "
                         "make it a directed rule (=>) in the direction that works")
@@ -519,51 +513,106 @@ def load_file(path: str | Path, base: RuleSet | None = None) -> RuleSet:
     return load_text(text, p.name if base is None or not base.files else str(path), base)
 
 
-def stock_dir() -> Path:
-    """Where the stock rule files live (installed package data, or the source checkout)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "_rules", here.parent / "rules"):
-        if cand.is_dir():
-            return cand
-    raise RuleFileError("stock rule files not found")  # pragma: no cover
+# --------------------------------------------------------------- what compiling needs ----
+def numeric_vars(rule: Rule) -> set[str]:
+    """The rule's numeric pattern variables (bound to numbers, not to matrices)."""
+    return {c.args[0] for c in rule.conditions if c.kind in ("num", "int", "cmp")}
 
 
-STOCK_ORDER = ("functions.rules", "differential.rules", "linear.rules", "trace.rules",
-               "collect.rules", "simplify.rules")
+def typed_alone(rule: Rule, text: str) -> Term:
+    """The side ``text`` of ``rule`` typed on its own, without the other side's constraints
+    (memoized on the rule): the shapes a match of that side implies by itself."""
+    t = rule.alone.get(text)
+    if t is None:
+        conds = rule.conditions
+        el = Elaborator(None, rule.function_names, rule_mode=True,
+                        scalars=[c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")],
+                        vectors=[c.args[0] for c in conds if c.kind == "vector"],
+                        squares=[c.args[0] for c in conds if c.kind == "square"])
+        for key in rule.computed:
+            el.env[key] = (1, 1)
+        for c in conds:
+            if c.kind == "shape":
+                v, m_, n_ = c.args
+                el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
+                el.u.unify(el.env[v][0], el.u.dim(m_))
+                el.u.unify(el.env[v][1], el.u.dim(n_))
+        t = rule.alone[text] = el.elaborate(text)
+    return t
 
 
-#: libraries whose versions can change how the stock rules read (see :mod:`rewrite.cache`)
-READERS = ("lark", "sympy", "numpy")
+def dimension_keys(t: Term) -> list[tuple[tuple, object]]:
+    """(key, dim) for every pattern-variable axis (``("v", name, axis)``) and dimension attribute
+    (``("a", path, i)``) of ``t``, in a fixed order."""
+    out: list[tuple[tuple, object]] = []
+
+    def go(n: Term, path: tuple) -> None:
+        if n.op == "pvar":
+            out.append((("v", n.attr, 0), n.shape[0]))
+            out.append((("v", n.attr, 1), n.shape[1]))
+        if OPS[n.op].attr == "dims":
+            for i, d in enumerate(n.attr):
+                out.append((("a", path, i), d))
+        for i, a in enumerate(n.args):
+            go(a, (*path, i))
+
+    go(t, ())
+    return out
 
 
-def stock_files() -> list[Path]:
-    """The stock rule files, in the order they are read."""
-    d = stock_dir()
-    names = [n for n in STOCK_ORDER if (d / n).exists()]
-    names += sorted(p.name for p in d.glob("*.rules") if p.name not in STOCK_ORDER)
-    return [d / n for n in names]
+def computed_tree(expr: str, numvars: set[str]) -> ast.expr:
+    """The parsed computed number ``{expr}``: numbers and numeric pattern variables combined
+    with ``+ - * /`` and negation; anything else is a TracegradError.
+
+    >>> computed_tree("k - 1", {"k"}).op.__class__.__name__
+    'Sub'
+    >>> computed_tree("k ** 2", {"k"})
+    Traceback (most recent call last):
+    ...
+    rewrite.errors.TracegradError: cannot compute {k ** 2}
+    """
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        raise TracegradError(f"cannot read computed number {{{expr}}}") from None
+
+    def ok(n: ast.expr) -> bool:
+        if isinstance(n, ast.BinOp):
+            return isinstance(n.op, ARITHMETIC) and ok(n.left) and ok(n.right)
+        if isinstance(n, ast.UnaryOp):
+            return isinstance(n.op, ast.USub) and ok(n.operand)
+        if isinstance(n, ast.Constant):
+            return isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
+        return isinstance(n, ast.Name) and n.id in numvars
+
+    if not ok(tree):
+        raise TracegradError(f"cannot compute {{{expr}}}")
+    return tree
 
 
-def read_stock_ruleset() -> RuleSet:
-    """The stock rules read from their files (no cache; see :func:`stock_ruleset`)."""
-    rs = RuleSet()
-    for p in stock_files():
-        rs = load_text(p.read_text(encoding="utf-8"), p.name, rs)
-    return rs
+#: the operators a computed number may use
+ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
-@lru_cache(maxsize=1)
-def stock_ruleset() -> RuleSet:
-    """The stock rules shipped with the package, loaded once per process (and read from the
-    files only when they, the package or its readers changed: :mod:`rewrite.cache`)."""
-    from .cache import digest, load_or_build
+def undetermined(rule: Rule, reverse: bool = False) -> bool:
+    """Whether a dimension the right-hand side builds (``ones(m)``, ``eye(n)``: its dimension
+    attributes) is not bound by the left-hand side's match (``reverse``: the equation read
+    right to left)."""
+    pat, tmpl = (rule.rhs, rule.lhs) if reverse else (rule.lhs, rule.rhs)
+    numvars = numeric_vars(rule)
+    bound = {d for key, d in dimension_keys(pat) if key[0] == "a" or key[1] not in numvars}
+    return any(not isinstance(d, int) and d not in bound
+               for key, d in dimension_keys(tmpl) if key[0] == "a")
 
-    return load_or_build("stock-rules", digest(stock_files(), READERS), read_stock_ruleset)
 
-
-def with_user_files(paths, base: RuleSet | None = None) -> RuleSet:
-    """The stock rules plus user rule files (their rules join the named rulesets)."""
-    rs = base or stock_ruleset()
-    for p in paths:
-        rs = load_file(p, rs)
-    return rs
+def check_compilable(rule: Rule) -> None:
+    """Raise a TracegradError naming what an e-graph compiler could not turn into a rewrite:
+    a built dimension no match determines, or a computed number it cannot evaluate."""
+    for expr in rule.computed.values():
+        computed_tree(expr, numeric_vars(rule))
+    for reverse in ((False,) if rule.directed else (False, True)):
+        if undetermined(rule, reverse):
+            made, given = ("left", "right") if reverse else ("right", "left")
+            raise TracegradError(f"a dimension on the {made}-hand side is not determined by the "
+                                 f"{given}-hand side"
+                                 + (" (the equation read right to left)" if reverse else ""))

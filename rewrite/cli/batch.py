@@ -26,7 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from .errors import ParseError, TracegradError
+from ..engine import default_engine
+from ..errors import ParseError, TracegradError
+from ..verify import check as check_result
+from .options import engine_from, grad_json, parse_shapes
 
 JOB_KEYS = ("expr", "wrt", "shapes", "check")
 
@@ -75,10 +78,8 @@ def parse_job(text: str, line: int) -> Job | None:
 
 
 def _shape_item(item: str, line: int, col: int) -> dict:
-    from .cli import _shapes
-
     try:
-        return _shapes([item])
+        return parse_shapes([item])
     except TracegradError as e:
         raise ParseError(e.message, position=(line, col)) from None
 
@@ -120,10 +121,8 @@ def _json_job(s: str, line: int, indent: int) -> Job:
 
 def run_job(job: Job, engine, check: bool = False) -> dict:
     """The ``grad --format json`` object of one job (errors propagate)."""
-    from .cli import check_gradient, grad_json
-
     g = engine.gradient(job.expr, job.wrt, job.shapes)
-    checked = check_gradient(g) if (check or job.check) else None
+    checked = check_result(g) if (check or job.check) else None
     return grad_json(job.expr, job.wrt, g, checked)
 
 
@@ -165,8 +164,6 @@ def run_batch(lines: Iterable[str], out: TextIO, engine=None, check: bool = Fals
     """Run every job of ``lines``, writing one JSON line per job to ``out``; 0 if all succeeded,
     else 2."""
     if engine is None:
-        from .engine import default_engine
-
         engine = default_engine()
     numbered = [(i, s) for i, s in enumerate(lines, 1) if s.strip() and not s.lstrip().startswith("#")]
     bar = Progress(len(numbered), progress_stream)
@@ -197,9 +194,7 @@ def run_batch(lines: Iterable[str], out: TextIO, engine=None, check: bool = Fals
 def cmd_batch(args) -> int:
     """The ``batch`` subcommand: ``args.file`` (``-`` for standard input), ``args.rules``,
     ``args.check``."""
-    from .cli import _engine
-
-    engine = _engine(args)
+    engine = engine_from(args)
     if args.file == "-":
         lines = sys.stdin.read().splitlines()
     else:

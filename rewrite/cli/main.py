@@ -1,4 +1,5 @@
-"""The ``tracegrad`` command line (docs/cli.md). Errors: one line on stderr, exit code 2.
+"""The ``tracegrad`` command line (docs/cli.md): the parser, one handler per subcommand, and
+``main``. Errors: one line on stderr, exit code 2.
 
 >>> main(["grad", "tr(A*X)", "--wrt", "X", "--shape", "A=2,3", "--shape", "X=3,2"])
 A'
@@ -12,9 +13,24 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
+from ..check_rules import check_rules
+from ..errors import LimitError, TracegradError, UnsupportedError
+from ..steps import format_steps
+from ..verify import check
+from ..version import VERSION
 from .batch import cmd_batch
-from .errors import LimitError, TracegradError, UnsupportedError
+from .options import (
+    CODE_FORMATS,
+    Parser,
+    add_limit_options,
+    engine_from,
+    fail,
+    grad_json,
+    parse_shapes,
+    print_check,
+)
 from .second_order import add_parsers as add_second_order_parsers
 from .second_order import cmd_second_order
 
@@ -27,40 +43,14 @@ EPILOG = """examples:
   tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n --format numpy > grad_x.py
   printf 'tr(A*X) ; X ; A=2,3 X=3,2\n' | tracegrad batch -
 """
-#: --format values of ``grad`` that print a generated module (rewrite.codegen)
-CODE_FORMATS = ("numpy", "jax", "torch")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own errors: exit code 2, no traceback
-        self.print_usage(sys.stderr)
-        print(f"tracegrad: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _shapes(items: list[str] | None) -> dict:
-    out: dict = {}
-    for item in items or []:
-        if "=" not in item:
-            raise TracegradError(f"--shape expects NAME=DIMS, got {item!r}")
-        name, dims = item.split("=", 1)
-        name = name.strip()
-        if not name.isidentifier():
-            raise TracegradError(f"--shape: bad variable name {name!r}")
-        parts = [p.strip() for p in dims.split(",")] if dims.strip() else []
-        if len(parts) > 2 or any(not p for p in parts):
-            raise TracegradError(f"--shape {item!r}: give at most two comma-separated dimensions")
-        out[name] = tuple(int(p) if p.isdigit() else p for p in parts)
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    p = _Parser(prog="tracegrad", description="Matrix calculus by equality saturation.",
+    """The ``tracegrad`` parser with every subcommand."""
+    p = Parser(prog="tracegrad", description="Matrix calculus by equality saturation.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"tracegrad {__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p.add_argument("--version", action="version", version=f"tracegrad {VERSION}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     def common(sp, formats=("text", "latex", "json")):
         sp.add_argument("--shape", action="append", metavar="NAME=DIMS",
@@ -121,13 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list every rule with its verdict and citation")
     for name, sp in sub.choices.items():
         if name != "check-rules":
-            _add_limit_options(sp)
+            add_limit_options(sp)
     return p
 
 
 def _cmd_viz(args) -> int:
-    from pathlib import Path
-
     try:
         import viz
     except ImportError as e:  # pragma: no cover - matplotlib missing
@@ -136,11 +124,9 @@ def _cmd_viz(args) -> int:
     formats = (".png", ".svg", ".dot", ".graphml", ".json", ".html")
     if out.suffix.lower() not in formats:
         raise UnsupportedError(f"-o {args.output}: the suffix must be one of {', '.join(formats)}")
-    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), keep_egraph=True,
+    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), keep_egraph=True,
                                steps=True)
     if args.steps:
-        from .steps import format_steps
-
         print(format_steps(g.steps))
     G = viz.egraph_graph(g)
     part = viz.view(G, args.max_classes) if args.max_classes > 0 else G
@@ -153,8 +139,6 @@ def _cmd_viz(args) -> int:
 
 
 def _cmd_check_rules(args) -> int:
-    from .check_rules import check_rules
-
     if args.draws < 1:
         raise TracegradError("--draws must be at least 1")
     rep = check_rules(args.files, draws=args.draws, seed=args.seed)
@@ -166,62 +150,10 @@ def _cmd_check_rules(args) -> int:
     return 0 if rep.ok else 1
 
 
-def _fail(err: TracegradError, fmt: str) -> int:
-    if fmt == "json":
-        print(json.dumps({"error": err.to_json()}), file=sys.stderr)
-    else:
-        label = "error" if err.kind == "error" else f"{err.kind} error"
-        print(f"tracegrad: {label}: {err}", file=sys.stderr)
-    return 2
-
-
-LIMIT_OPTIONS = {"max_iterations": "iterations", "max_enodes": "enodes", "timeout": "seconds",
-                 "max_memory": "memory_mb"}
-
-
-def _add_limit_options(sp) -> None:
-    g = sp.add_argument_group("limits (defaults from the TRACEGRAD_* environment variables)")
-    g.add_argument("--max-iterations", type=int, metavar="N",
-                   help="iterations per phase (default 60; TRACEGRAD_MAX_ITERATIONS)")
-    g.add_argument("--max-enodes", type=int, metavar="N",
-                   help="e-nodes (default 50,000; TRACEGRAD_MAX_ENODES)")
-    g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="seconds per derivation (default 10; TRACEGRAD_TIMEOUT)")
-    g.add_argument("--max-memory", type=float, metavar="MB",
-                   help="memory growth in MB (default 2,048; TRACEGRAD_MAX_MEMORY_MB)")
-
-
-def _engine(args):
-    from .engine import Engine, default_engine
-    from .report import Limits
-
-    given = {}
-    for opt, field in LIMIT_OPTIONS.items():
-        value = getattr(args, opt, None)
-        if value is not None:
-            if value <= 0:
-                raise TracegradError(f"--{opt.replace('_', '-')} must be positive, got {value:g}")
-            given[field] = value
-    if given or getattr(args, "rules", None):
-        return Engine(getattr(args, "rules", None), limits=Limits(**given))
-    return default_engine()
-
-
-def grad_json(expr: str, wrt: str, g, checked: float | None = None) -> dict:
-    """The object printed by ``grad --format json`` (one line of ``batch`` output too)."""
-    out = {"expr": expr, "wrt": wrt, "gradient": str(g), "differential": str(g.differential),
-           "latex": g.latex(), "report": g.report.as_json()}
-    if checked is not None:
-        out["check"] = {"relative_error": checked}
-    return out
-
-
 def _cmd_grad(args) -> int:
-    g = _engine(args).gradient(args.expr, args.wrt, _shapes(args.shape), steps=args.steps)
-    checked = check_gradient(g) if args.check else None
+    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps)
+    checked = check(g) if args.check else None
     if args.steps and args.format != "json":
-        from .steps import format_steps
-
         print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
         out = grad_json(args.expr, args.wrt, g, checked)
@@ -229,31 +161,25 @@ def _cmd_grad(args) -> int:
             out["steps"] = [s.as_json() for s in g.steps]
         print(json.dumps(out))
     elif args.format in CODE_FORMATS:
-        from .codegen import codegen
-
-        print(codegen(g, args.format), end="")
-        if checked is not None:
-            print(f"check: matches finite differences (relative error {checked:.1e})",
-                  file=sys.stderr)
+        print(g.code(args.format), end="")
+        print_check(checked)
     elif args.format == "latex":
         print(g.latex())
     else:
         print(g)
-        if checked is not None:
-            print(f"check: matches finite differences (relative error {checked:.1e})",
-                  file=sys.stderr)
+        print_check(checked)
     return 0
 
 
 def _cmd_simplify(args) -> int:
-    r = _engine(args).simplify(args.expr, _shapes(args.shape))
+    r = engine_from(args).simplify(args.expr, parse_shapes(args.shape))
     print(json.dumps({"expr": args.expr, "simplified": str(r), "latex": r.latex()})
           if args.format == "json" else (r.latex() if args.format == "latex" else r))
     return 0
 
 
 def _cmd_equiv(args) -> int:
-    same = _engine(args).equivalent(args.a, args.b, _shapes(args.shape))
+    same = engine_from(args).equivalent(args.a, args.b, parse_shapes(args.shape))
     print(json.dumps({"equivalent": same}) if args.format == "json" else str(same).lower())
     return 0
 
@@ -266,21 +192,6 @@ COMMANDS = {"check-rules": _cmd_check_rules, "viz": _cmd_viz, "grad": _cmd_grad,
 
 def run(args) -> int:
     return COMMANDS[args.cmd](args)
-
-
-def check_gradient(g) -> float:
-    """Relative error of ``g`` against central differences at a random instance; raises if wrong."""
-    import numpy as np
-
-    from .numeric import gradient_error
-
-    grad, fd, err = gradient_error(g)
-    if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fd))):
-        raise TracegradError("--check: the expression is not finite at the random point drawn "
-                             "(domain restrictions?); the gradient was not verified")
-    if err > 1e-5:
-        raise TracegradError(f"--check FAILED: relative error {err:.2e} against finite differences")
-    return err
 
 
 class _Warnings(logging.Handler):
@@ -330,11 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except TracegradError as e:
-        return _fail(e, fmt)
+        return fail(e, fmt)
     except RecursionError:
-        return _fail(LimitError("expression too deeply nested"), fmt)
+        return fail(LimitError("expression too deeply nested"), fmt)
     except MemoryError:
-        return _fail(LimitError("out of memory (TRACEGRAD_MAX_MEMORY_MB bounds the e-graph's "
+        return fail(LimitError("out of memory (TRACEGRAD_MAX_MEMORY_MB bounds the e-graph's "
                                 "growth; a lower value stops earlier)"), fmt)
     except BrokenPipeError:  # the reader closed the pipe (| head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,0 +1,7 @@
+"""``python -m rewrite.cli``: the ``tracegrad`` command."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""A compiled program: the schema and a rule set's rules for some phases, parsed once, and the
+loaded e-graphs that sessions borrow from a per-thread pool (a checkpoint restored per session).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from ..errors import EngineError
+from ..rulefile import PHASES, SUBSUMING_PHASES, RuleSet
+from .bindings import eg
+from .compile import compile_rules
+from .encode import DimCodec
+from .schema import ANALYSES, declarations, helper_plan, helpers_of, rs_name, split_phase
+
+#: rounds a phase's directed block may repeat per step, and rounds per egglog call
+DIRECTED_REPEAT = 32
+DIRECTED_CHUNK = 4
+
+
+class Program:
+    """Declarations and compiled rules for the ``phases`` of one RuleSet (default: all), parsed
+    once and replayed per e-graph.
+
+    A session's e-graph is a checkpoint of the loaded program, taken and restored per session;
+    both cost time in proportion to the rules compiled, so a session that runs a few phases
+    uses a program of just those (:meth:`rewrite.engine.Engine.program_for`).
+    """
+
+    def __init__(self, rs: RuleSet, provenance: bool = False,
+                 phases: Iterable[str] = PHASES,
+                 replacing: Iterable[str] = SUBSUMING_PHASES) -> None:
+        self.phases = tuple(phases)
+        self.replacing = tuple(replacing)
+        rs = RuleSet([r for r in rs.rules if rs.phases[r.ruleset] in self.phases],
+                     {n: ph for n, ph in rs.phases.items() if ph in self.phases},
+                     rs.functions, rs.files, rs.templates)
+        self.rs = rs
+        self.provenance = provenance
+        self.codec = DimCodec()
+        names = list(rs.phases)
+        self.helpers = helper_plan(rs, self.phases, self.replacing)
+        combined = [kinds for block_step in self.helpers.values() for kinds in block_step]
+        # every analysis a phase keeps up to date, and free after collect or close (Session.is_free)
+        self.analyses = {k for kinds in combined for k in kinds}
+        if {"collect", "close"} & set(self.phases):
+            self.analyses.add("free")
+        text = (declarations(names, self.analyses, combined, provenance) + "\n"
+                + compile_rules(rs, self.codec, provenance, self.replacing))
+        self.text = text
+        probe = eg.EGraph()
+        try:
+            # One command per line, parsed line by line: a parsed command keeps the text it was
+            # parsed from for its source span, so parsing the whole program at once kept a copy
+            # of all of it per command (~220 MB for the derivation's rules, ~170 MB more once
+            # loaded into an e-graph); now each keeps its own line.
+            self.commands = [c for line in text.split("\n") if line.strip()
+                             for c in probe.parse_program(line)]
+        except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
+            raise EngineError(f"internal: rules failed to compile: {e}") from None
+        self.run_cache: dict[str, list] = {}
+        self.pool = threading.local()
+        self.push = probe.parse_program("(push)")
+        self.pop = probe.parse_program("(pop)")
+        self.print_size = probe.parse_program("(print-size)")
+        self.counted: dict[str, bool] = {}  # table name -> whether its rows are term e-nodes
+        self.rule_base: dict[str, str | None] = {}  # egglog rule name -> counted name
+        self.origin = probe.parse_program("(run origin 1)") if provenance else None
+        # brings isfree up to date (the phase that ran last may not have kept it so)
+        self.catch_up_free = probe.parse_program(
+            f"(run-schedule (saturate (run {ANALYSES['free'][1]})))")
+
+    def acquire(self):
+        """An e-graph holding the declarations and rules, checkpointed with ``push``.
+
+        Replaying the compiled program costs ~100 ms; restoring a checkpoint costs ~1 ms, so the
+        main thread keeps a small pool of loaded e-graphs (egglog e-graphs are not shared across
+        threads).
+        """
+        free = getattr(self.pool, "free", None)
+        if free is None:
+            free = self.pool.free = []
+        if free:
+            g = free.pop()
+        else:
+            g = eg.EGraph()
+            g.run_program(*self.commands)
+        g.run_program(*self.push)
+        return g
+
+    def release(self, g) -> None:
+        """Restore the checkpoint of ``g`` and return it to this thread's pool."""
+        g.run_program(*self.pop)
+        self.pool.free.append(g)
+
+    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list]:
+        """One iteration of ``phase`` as (directed block, step): shapes and analyses first (at the
+        end of the block, when there is one), then the phase's rulesets.
+
+        In a phase that also has equations, rulesets made only of directed rules (like
+        ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
+        rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
+        each single step of the equational ones, so what they can conclude is never waiting
+        behind the growth of the equational closure. The block (a chunk, a single round, and the
+        number of directed rulesets in a round) is ``None`` otherwise.
+        """
+        if phase not in self.run_cache:
+            if phase not in self.phases:
+                raise EngineError(f"internal: phase {phase!r} is not compiled in this program "
+                                  f"(phases: {', '.join(self.phases)})")
+            directed, names = split_phase(self.rs, phase)
+            block_kinds, step_kinds = self.helpers[phase]
+            step_helpers = f"(saturate (run {helpers_of(step_kinds)}))"
+            block = None
+            if directed:
+                helpers = f"(saturate (run {helpers_of(block_kinds)}))"
+                runs = " ".join(f"(run {rs_name(n)})" for n in directed)
+                block = (egraph.parse_program(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
+                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"), len(directed))
+                if set(step_kinds) <= set(block_kinds):
+                    # a block call always ends with its helpers saturated: nothing to catch up
+                    step_helpers = ""
+            step = " ".join(f"(run {rs_name(n)})" for n in names)
+            self.run_cache[phase] = (block, egraph.parse_program(
+                f"(run-schedule {step_helpers} (seq {step}))"))
+        return self.run_cache[phase]

@@ -1,0 +1,163 @@
+"""Reading an e-graph back: its serialization as plain data (classes with shapes, e-nodes with
+labels, children and the rule that created each), and where a term's subterms sit in it —
+what the derivation steps and the pictures of :mod:`viz` are made of.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+
+from ..printing import fmt_number
+from ..terms import CTOR_TO_OP, Term, post_order
+from .encode import DimCodec
+from .schema import PROV, SORT
+
+__all__ = ["SORT", "locate", "made_by", "node_index", "serialize", "subterms"]
+
+
+def serialize(egraph, codec: DimCodec, provenance: bool) -> dict:
+    """The e-graph as plain data (the one place that reads egglog's serialization).
+
+    ``{"classes": {id: {"rows", "cols"}}, "nodes": {id: {"op", "label", "children",
+    "eclass", "cost", "subsumed", "rule"}}}``: only term classes (sort ``M``); literal
+    children (names, numbers, dimensions) are folded into the node's ``label``; ``rule``
+    names the rule that created the e-node (``"input"`` for inserted terms) with a
+    ``provenance`` program, and is ``None`` otherwise.
+    """
+    data = json.loads(egraph.serialize([]).to_json())
+    raw = data["nodes"]
+    shapes: dict[str, dict] = {}
+    leaf_value: dict[str, int] = {}  # an i64 class → its value (its childless node's op)
+    for n in raw.values():
+        if not n["children"] and n["eclass"] not in leaf_value:
+            try:
+                leaf_value[n["eclass"]] = int(n["op"])
+            except ValueError:
+                pass
+    for n in raw.values():  # rows/cols function rows: children [class], output i64
+        if n["op"] in ("rows", "cols") and n["children"]:
+            child_cls = raw[n["children"][0]]["eclass"] if n["children"][0] in raw else None
+            out = leaf_value.get(n.get("eclass", ""))
+            if child_cls is not None and out is not None:
+                shapes.setdefault(child_cls, {})[n["op"]] = codec.decode(out)
+    prov: dict[tuple, str] = {}  # (constructor, argument classes) -> rule name
+    if provenance:
+        literal = {n["eclass"]: n["op"] for n in raw.values() if not n["children"]}
+        for n in raw.values():
+            if n["op"].startswith(PROV) and n["eclass"] in literal:
+                key = (n["op"][len(PROV):], tuple(raw[c]["eclass"] for c in n["children"]))
+                prov[key] = primitive_text(literal[n["eclass"]])
+    nodes, classes = {}, {}
+    for nid, n in raw.items():
+        if n["op"] not in CTOR_TO_OP or not n["eclass"].startswith(f"{SORT}-"):
+            continue
+        lits = [primitive_text(raw[c]["op"]) for c in n["children"] if not is_term(raw.get(c))]
+        if n["op"] in ("Eye", "Ones", "Fill"):
+            lits = [str(codec.decode(int(x))) if str(x).lstrip("-").isdigit() else x
+                    for x in lits]
+        label = CTOR_TO_OP[n["op"]] + (f"({', '.join(map(str, lits))})" if lits else "")
+        nodes[nid] = {"op": CTOR_TO_OP[n["op"]], "label": label,
+                      "children": [raw[c]["eclass"] for c in n["children"]
+                                   if is_term(raw.get(c))],
+                      "eclass": n["eclass"], "cost": float(n.get("cost", 1.0)),
+                      "subsumed": bool(n.get("subsumed", False)),
+                      "rule": prov.get((n["op"], tuple(raw[c]["eclass"]
+                                                       for c in n["children"])))}
+        sh = shapes.get(n["eclass"], {})
+        classes[n["eclass"]] = {"rows": sh.get("rows"), "cols": sh.get("cols")}
+    return {"classes": classes, "nodes": nodes}
+
+
+def node_index(data: dict) -> dict[tuple, str]:
+    """(label, child classes) → e-node id, for the nodes of ``data`` (see :func:`locate`)."""
+    by_key: dict[tuple, str] = {}
+    for nid, n in data["nodes"].items():
+        by_key.setdefault((n["label"], tuple(n["children"])), nid)
+    return by_key
+
+
+def locate(data: dict, term: Term, index: dict[tuple, str] | None = None) -> dict[Term, str]:
+    """Subterm of ``term`` → id of the e-node that spells it in ``data`` (from
+    :func:`serialize`), matched bottom-up; subterms not found are left out.
+    ``index`` is :func:`node_index` of ``data``, when the caller has it already.
+
+    A 1×1 factor read back as ``scale`` may be a ``Scale`` or a ``Mul`` node (either order).
+    """
+    by_key = index if index is not None else node_index(data)
+    found: dict[Term, str] = {}
+    cls: dict[Term, str | None] = {}
+
+    def label(t: Term) -> str:
+        if t.op == "var":
+            return f"var({t.attr})"
+        if t.op == "num":
+            return f"num({fmt_number(t.attr) if t.attr.denominator == 1 else t.attr})"
+        if t.op == "fn":
+            return f"fn({t.attr})"
+        if isinstance(t.attr, tuple):
+            return f"{t.op}({', '.join(map(str, t.attr))})"
+        return t.op
+
+    for t in post_order(term):
+        kids = tuple(cls.get(a) for a in t.args)
+        cls[t] = None
+        if any(k is None for k in kids):
+            continue
+        keys = [(label(t), kids)]
+        if t.op == "scale":
+            keys += [("mul", kids), ("mul", kids[::-1])]
+        for key in keys:
+            nid = by_key.get(key)
+            if nid is not None:
+                found[t] = nid
+                cls[t] = data["nodes"][nid]["eclass"]
+                break
+    return found
+
+
+def made_by(data: dict, term: Term, prev: Term | None,
+            index: dict[tuple, str] | None = None) -> list[str]:
+    """The rules that created the e-nodes spelling ``term`` that ``prev`` does not use,
+    outermost first (``"input"`` and unknown provenance left out)."""
+    index = index if index is not None else node_index(data)
+    old = set() if prev is None else set(locate(data, prev, index).values())
+    where = locate(data, term, index)
+    out: list[str] = []
+    for t in subterms(term):
+        nid = where.get(t)
+        if nid is None or nid in old:
+            continue
+        rule = data["nodes"][nid].get("rule")
+        if rule and rule != "input" and rule not in out:
+            out.append(rule)
+    return out
+
+
+def subterms(t: Term) -> list[Term]:
+    """Distinct subterms, outermost first (breadth first)."""
+    out, seen, queue = [], {t}, deque([t])
+    while queue:
+        n = queue.popleft()
+        out.append(n)
+        for a in n.args:
+            if a not in seen:
+                seen.add(a)
+                queue.append(a)
+    return out
+
+
+def is_term(n) -> bool:
+    """Whether a serialized node is a term e-node (of sort ``M``)."""
+    return n is not None and n["eclass"].startswith(f"{SORT}-")
+
+
+def primitive_text(op: str):
+    """A serialized primitive: ``"X"`` → X, ``42`` → 42, a rational as p or p/q."""
+    if op.startswith('"') and op.endswith('"'):
+        return op[1:-1]
+    m = re.search(r"numer: (-?\d+), denom: (\d+)", op)
+    if m:
+        return m.group(1) if m.group(2) == "1" else f"{m.group(1)}/{m.group(2)}"
+    return op

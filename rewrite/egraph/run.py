@@ -1,0 +1,77 @@
+"""Running one phase of a program in a session under :class:`~rewrite.report.Limits`: one
+iteration at a time (a phase's directed block to its bounded fixpoint, then one step of its
+equations), limits checked after every call into the e-graph, until the phase saturates, its
+goal holds or a limit is reached. Returns a typed :class:`~rewrite.report.StopReason` and
+records the phase and each iteration on the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..report import IterationRecord, Limits, StopReason, rss_mb
+from .program import DIRECTED_CHUNK, DIRECTED_REPEAT
+from .session import Session
+
+
+def over(lim: Limits, s: Session, n_nodes: int) -> StopReason | None:
+    """The limit reached with ``n_nodes`` e-nodes in the session's e-graph, or None: e-nodes,
+    the session's wall-clock time (counted from its start, so that one derivation has one
+    budget) and the growth of the process's memory."""
+    if n_nodes > lim.enodes:
+        return StopReason.NODE_LIMIT
+    if time.perf_counter() - s.t0 > lim.seconds:
+        return StopReason.TIME_LIMIT
+    if lim.memory_mb and rss_mb() - s.rss0 > lim.memory_mb:
+        return StopReason.MEMORY_LIMIT
+    return None
+
+
+def run_phase(s: Session, phase: str, limits: Limits | None = None,
+              goal: Callable[[], bool] | None = None) -> StopReason:
+    """Run ``phase`` until it saturates (SATURATED), ``goal()`` holds after an iteration (GOAL)
+    or a limit of ``limits`` (default: the session's) is reached."""
+    lim = limits or s.limits
+    block, step = s.p.run_commands(s.eg, phase)
+    iters, n_nodes = 0, s.size()
+    reason: StopReason | None = None
+    for _ in range(lim.iterations):
+        traced = s.p.provenance
+        before = dict(s.matches) if traced else {}
+        if block is not None:
+            rounds = 0
+            while rounds < DIRECTED_REPEAT:
+                # whole chunks while far from the node limit, single rounds near it
+                chunk = n_nodes * 64 < lim.enodes
+                changed, n_nodes, settled = s.step(block[0] if chunk else block[1], settle=block[2])
+                rounds += DIRECTED_CHUNK if chunk else 1
+                reason = over(lim, s, n_nodes)
+                if reason or not changed or settled:
+                    break
+            if reason:
+                break
+        changed, n_nodes, _ = s.step(step)
+        iters += 1
+        entry: IterationRecord = {"phase": phase, "iteration": iters, "enodes": n_nodes,
+                                  "seconds": time.perf_counter() - s.t0}
+        if traced:  # also e-classes and the matches of each rule in this iteration
+            fired = {k: v - before.get(k, 0) for k, v in s.matches.items() if v > before.get(k, 0)}
+            entry.update(eclasses=s.eclasses(), matches=fired)
+            if s.watched:
+                s.snapshot(phase, iters, fired, n_nodes)
+        s.history.append(entry)
+        if not changed:
+            reason = StopReason.SATURATED
+            break
+        reason = over(lim, s, n_nodes)
+        if reason:
+            break
+        if goal is not None and goal():
+            reason = StopReason.GOAL
+            break
+    else:
+        reason = StopReason.ITERATION_LIMIT
+    s.iterations += iters
+    s.phases.append({"phase": phase, "stop_reason": reason, "iterations": iters})
+    return reason

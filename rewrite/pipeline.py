@@ -1,0 +1,346 @@
+"""The derivations, on typed terms: which phases run in which e-graph session under which limits
+(the schedules, as data below), the gradient (tidy the input, expand ``d``, collect adjoints
+until the canonical form ``df = tr(G'*dX)`` is reached), the Jacobian (the same run with a
+Jacobian root), the bounded simplification of a result and the proof of an equivalence.
+
+A :class:`Pipeline` holds a rule set and its compiled programs (one per set of phases);
+:class:`~rewrite.engine.Engine` wraps it with text input and result objects.
+
+>>> from rewrite.stock import parse, stock_ruleset
+>>> p = Pipeline(stock_ruleset())
+>>> f = parse("tr(X'*A*X)", {"X": (3, 2), "A": (3, 3)})
+>>> to_text(p.gradient(f, "X").term)
+"(A' + A)*X"
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .algebra import apart_like_terms, canonical_sum, depth
+from .egraph import Program, Session, run_phase
+from .errors import CanonicalFormError, EngineError, LimitError, UnsupportedError
+from .numeric import agree_numerically
+from .printing import NAMES, to_text
+from .report import Limits, Report, StopReason
+from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet
+from .shapes import fmt_shape
+from .steps import Step, canonical_step, from_trail
+from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
+
+log = logging.getLogger("rewrite.engine")
+
+# ------------------------------------------------------------------------- schedules ----
+#: a derivation's session: the input's tidy, then expand and collect; its simplification runs
+#: in a session of its own
+DERIVATION_PHASES = ("tidy", "expand", "collect")
+#: one simplification round (the phases after any extra ones, such as close for simplify())
+SIMPLIFY_PHASES = ("tidy", "simplify")
+#: the phases an equivalence proof runs, in order, and the program it runs them in (that of
+#: simplify(), a superset, compiled once for both)
+EQUIVALENCE_PHASES = ("close", "simplify")
+EQUIVALENCE_PROGRAM = ("close", "tidy", "simplify")
+#: the limits of a simplification round or an equivalence proof
+SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
+#: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
+#: a transpose to its leaves
+TIDY_ITERATIONS = 32
+#: iterations a directed phase (expand, collect) may take per level of the input's nesting,
+#: on top of the iteration limit: each level costs a few rounds, and directed rules terminate
+ITERATIONS_PER_LEVEL = 4
+
+
+def directed_limits(lim: Limits, f: Term) -> Limits:
+    """``lim`` for the directed phases: when its iteration limit is the default
+    (``lim.grows``), raised by :data:`ITERATIONS_PER_LEVEL` per level of ``f``'s depth, since
+    their rounds grow with the depth of the input; e-nodes, time and memory stay as given, and
+    an iteration limit the user set is kept as it is.
+
+    >>> from rewrite.stock import parse
+    >>> f = parse("tanh(W*tanh(V*x))", {"x": (3,)})
+    >>> directed_limits(Limits(grows=True, iterations=60), f).iterations
+    80
+    >>> directed_limits(Limits(iterations=60), f).iterations
+    60
+    """
+    if not lim.grows:
+        return lim
+    return Limits(iterations=lim.iterations + ITERATIONS_PER_LEVEL * depth(f), enodes=lim.enodes,
+                  seconds=lim.seconds, memory_mb=lim.memory_mb, grows=False)
+
+
+def simplify_limits(phase: str) -> Limits:
+    """The limits of ``phase`` in a simplification round."""
+    return Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) if phase == "tidy" \
+        else Limits(**SIMPLIFY_LIMITS)
+
+
+# ----------------------------------------------------------------------- diagnostics ----
+def stuck_construct(t: Term) -> str | None:
+    """Why the derivation ``t`` (what the gradient's class extracts to when it holds no
+    gradient) is stuck: a differential no rule expands, or an adjoint no rule collects.
+
+    >>> from rewrite.terms import var
+    >>> A, X = var("A", (2, 2)), var("X", (2, 3))
+    >>> stuck_construct(make("grad", make("sum", make("d", make("kront", A, X))), make("d", X)))
+    'no rule differentiates kront(·, ·) (in kront(A, X)); a rule file can add one (docs/rules.md)'
+    """
+    for n in post_order(t):
+        if n.op == "d" and n.args[0].op != "var":
+            e = n.args[0]
+            what = "no rule differentiates"
+        elif n.op == "adj" and n.args[0].op not in ("d", "var") and not contains(n.args[0], "adj"):
+            e = n.args[0]
+            what = "no adjoint rule collects the gradient through"
+        else:
+            continue
+        name = e.attr if e.op == "fn" else NAMES.get(e.op, e.op)
+        shown = {"add": "+", "mul": "*", "scale": "*", "had": ".*", "hdiv": "./", "t": "'",
+                 "mpow": "^", "epow": ".^", "epows": ".^"}.get(e.op)
+        form = f"'{shown}'" if shown else f"{name}({', '.join('·' for _ in e.args)})"
+        return f"{what} {form} (in {to_text(e)}); a rule file can add one (docs/rules.md)"
+    return None
+
+
+def check_shape(g: Term, x: Term, what: str) -> None:
+    """A gradient has the shape of its variable and every node the shape its operator gives;
+    anything else is an internal error (an ill-typed merge in the e-graph), never a result."""
+    bad = ill_typed(g)
+    if g.shape != x.shape or bad is not None:
+        where = f" at {to_text(bad)}" if bad is not None else ""
+        raise EngineError(f"internal: the {what} gradient {to_text(g)} is ill-typed{where} "
+                          f"(shape {fmt_shape(g.shape)}, variable {fmt_shape(x.shape)}); "
+                          "please report this input")
+
+
+@dataclass
+class Derivation:
+    """What a gradient derivation produced: ``term`` (G), the tidied objective ``f``, the run's
+    report, the kept session (``keep_egraph``) and the recorded steps (``steps``)."""
+
+    term: Term
+    f: Term
+    report: Report
+    session: Session | None = None
+    steps: list[Step] | None = None
+
+
+def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:
+    """f with the tidy rules applied (A'' → A, c' → c for 1×1 c, 1*A → A, …), in a clean e-graph.
+
+    Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
+    proven equal to X only later, the replaced d(X'') would become d(X) itself and the
+    gradient could not be read off. So the objective is tidied first; when that changes it,
+    the e-graph is reset and the tidied term is differentiated instead.
+    """
+    h = s.add(f, varying={wrt})
+    if watch:
+        s.watch("f", h)
+    before = sum(s.matches.values())
+    reason = run_phase(s, "tidy")
+    if sum(s.matches.values()) == before:
+        return f  # nothing was replaced: the e-graph is clean as it is
+    try:
+        tidied = s.extract(h) if reason == StopReason.SATURATED else f
+    except EngineError:
+        tidied = f
+    s.reset()
+    return tidied if wrt in free_vars(tidied) else f
+
+
+def differentiate(s: Session, root: str, f: Term, lim: Limits) -> tuple[StopReason, Report]:
+    """Expand the differentials below ``root`` (to saturation: a limit is a LimitError), then
+    collect until ``root`` holds a term free of differentials (the goal) or the run stops."""
+    directed = directed_limits(lim, f)
+    reason = run_phase(s, "expand", directed)
+    if reason != StopReason.SATURATED:
+        rep = s.report(reason)
+        raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})", report=rep)
+    reason = run_phase(s, "collect", directed, goal=lambda: s.is_free(root))
+    return reason, s.report(reason)
+
+
+# -------------------------------------------------------------------------- pipeline ----
+class Pipeline:
+    """A rule set with its compiled programs, and the derivations run on them."""
+
+    def __init__(self, ruleset: RuleSet, limits: Limits | None = None) -> None:
+        self.ruleset = ruleset
+        self.limits = limits or Limits()
+        self.programs: dict[tuple, Program] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def functions(self):
+        """The declared functions (a :class:`~rewrite.functions.FunctionRegistry`)."""
+        return self.ruleset.functions
+
+    def program_for(self, phases: Iterable[str] = PHASES, traced: bool = False,
+                    replacing: Iterable[str] = SUBSUMING_PHASES) -> Program:
+        """The rules of ``phases`` compiled for egglog, once per pipeline and set of phases.
+
+        A session restores its e-graph from a checkpoint of the program, at a cost that grows
+        with the rules compiled, so each kind of session uses a program of just the phases it
+        runs. ``traced`` compiles them with rule provenance per e-node (slower; for steps and
+        kept e-graphs); the directed rules of the ``replacing`` phases replace what they match.
+        """
+        key = (tuple(sorted(set(phases))), traced, tuple(sorted(set(replacing))))
+        with self.lock:
+            program = self.programs.get(key)
+            if program is None:
+                program = self.programs[key] = Program(self.ruleset, traced, key[0], key[2])
+            return program
+
+    # -- gradient -----------------------------------------------------------------------
+    def gradient(self, f: Term, wrt: str, limits: Limits | None = None, keep_egraph: bool = False,
+                 steps: bool = False) -> Derivation:
+        """G with df = tr(G'*d(wrt)) for a 1×1 ``f`` in which ``wrt`` occurs, simplified; shapes
+        checked after collection and after simplification."""
+        lim = limits or self.limits
+        traced = keep_egraph or steps
+        s = Session(self.program_for(DERIVATION_PHASES, traced), lim, pooled=not keep_egraph)
+        trail: list[Step] = [Step("f", f, "input")]
+        with s:
+            x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
+            f = tidy_input(s, f, wrt, watch=steps)
+            if steps:
+                trail += from_trail(s.trail, "f", "f")[1:]
+                trail.append(Step("df", make("d", f), "differentiate"))
+                s.trail.clear()
+            root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
+            s.root = root
+            if steps:
+                s.watch("df", s.add(make("d", f)))
+                s.watch("grad", root)
+            reason, rep = differentiate(s, root, f, lim)
+            g = s.extract(root) if s.is_free(root) else None
+            stuck = stuck_construct(s.extract(root)) \
+                if g is None and reason == StopReason.SATURATED else None
+        if stuck is not None:
+            raise UnsupportedError(f"{stuck}; no gradient is returned ({rep})", report=rep)
+        if g is None or contains(g, "grad", "adj", "d"):
+            why = ("saturation ended" if reason == StopReason.SATURATED
+                   else f"the run stopped on {reason}")
+            error = CanonicalFormError if reason == StopReason.SATURATED else LimitError
+            raise error(f"{why} without reaching the canonical form df = tr(G'*d{wrt}); no "
+                        f"gradient is returned ({rep})", report=rep)
+        if steps:
+            trail += from_trail(s.trail, "df", "df")[1:]
+            at = len(trail)
+        check_shape(g, x, "collected")
+        g, srep = self.simplify_term(g, trail=trail if steps else None)
+        rep.absorb(srep)
+        check_shape(g, x, "simplified")
+        if steps:  # df in canonical form with the final G, before the steps that polished G
+            trail.insert(at, canonical_step(s.trail, g, wrt))
+        return Derivation(g, f, rep, s if keep_egraph else None, trail if steps else None)
+
+    # -- Jacobian -----------------------------------------------------------------------
+    def jacobian(self, F: Term, x: Term, limits: Limits | None = None) -> tuple[Term, Report]:
+        """J with vec(dF) = J*vec(dx) (``x`` occurs in ``F``), collected and simplified."""
+        lim = limits or self.limits
+        with Session(self.program_for(DERIVATION_PHASES), lim) as s:
+            root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr})
+            reason, rep = differentiate(s, root, F, lim)
+            j = s.extract(root)
+        if contains(j, "jac", "grad", "d"):
+            why = ("saturation ended" if reason == StopReason.SATURATED
+                   else f"the run stopped on {reason}")
+            raise CanonicalFormError(
+                f"{why} without reaching a Jacobian vec(dF) = J*vec(d{x.attr}): the rules of "
+                f"jacobian.rules do not cover every construct of dF; no Jacobian is returned "
+                f"({rep})", report=rep)
+        j, srep = self.simplify_term(j)
+        return j, rep.absorb(srep)
+
+    # -- simplification -----------------------------------------------------------------
+    def simplify_term(self, t: Term, extra_phases: tuple[str, ...] = (),
+                      trail: list[Step] | None = None) -> tuple[Term, Report]:
+        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended.
+
+        Sums are handed over with their summands in a canonical order, but a sum the rules
+        build (by factoring, say) keeps the order they built it in, so like terms may end up
+        apart: then the result is ordered and simplified once more (kept if smaller). A result
+        that differs numerically from ``t`` is not used (REJECTED in the report).
+        """
+        out, rep = self.simplify_round(t, extra_phases, trail)
+        if apart_like_terms(out):
+            again, more = self.simplify_round(out, (), trail)
+            rep.absorb(more)
+            if size(again) < size(out):
+                out = again
+        if out != t and not agree_numerically(t, out, self.functions):
+            # every rule was checked numerically, yet a simplification changed the value: keep
+            # the input, tidied if tidying alone keeps the value (a rule that is wrong only in
+            # some context is a bug to report)
+            tidied, _ = self.simplify_round(t, (), None, main=("tidy",))
+            kept = tidied if agree_numerically(t, tidied, self.functions) else t
+            log.warning("a simplification changed the value (%s differs numerically from %s) "
+                        "and was not used; is a rule unsound? (tracegrad check-rules)",
+                        to_text(out), to_text(kept))
+            out = kept
+            rep.phases.append({"phase": "check", "stop_reason": StopReason.REJECTED,
+                               "iterations": 0})
+        return out, rep
+
+    def simplify_round(self, t: Term, extra_phases: tuple[str, ...], trail: list[Step] | None,
+                       main: tuple[str, ...] = SIMPLIFY_PHASES) -> tuple[Term, Report]:
+        """One bounded tidy + simplify (the ``main`` phases) of ``canonical_sum(t)`` in a fresh
+        e-graph.
+
+        Tidy replaces what it matches, which keeps the e-graph small; but replacing rules that
+        overlap (``1*A``, ``(A*B)'``, ``(c*A)'``) can leave a class with nothing to extract.
+        Then ``t`` is tidied with tidy only adding (always extractable; simplification is not
+        run on such an e-graph, where every replaced form stays and feeds the equations), and
+        the round is run again on the tidied term.
+        """
+        phases = (*extra_phases, *main)
+        out = self.run_round(t, phases, SUBSUMING_PHASES, trail)
+        if out is not None:
+            return out
+        tidied = self.run_round(t, ("tidy",), ("expand",), trail)
+        if tidied is None:  # not expected: an adding tidy leaves every class extractable
+            return t, Report(StopReason.UNEXTRACTABLE, 0, 0, 0, 0.0, {}, [], [])
+        again = self.run_round(tidied[0], phases, SUBSUMING_PHASES, trail)
+        if again is None:
+            return tidied
+        again[1].absorb(tidied[1])
+        return again
+
+    def run_round(self, t: Term, phases: tuple[str, ...], replacing: tuple[str, ...],
+                  trail: list[Step] | None) -> tuple[Term, Report] | None:
+        """``phases`` run on ``canonical_sum(t)`` in a fresh e-graph; None when the result's
+        class has nothing left to extract."""
+        program = self.program_for(phases, traced=trail is not None, replacing=replacing)
+        with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
+            h = s.add(canonical_sum(t))
+            if trail is not None:
+                s.watch("G", h)
+            reason = StopReason.SATURATED
+            for ph in phases:
+                reason = run_phase(s, ph, simplify_limits(ph) if ph == "tidy" else None)
+            try:
+                out = s.extract(h)
+            except EngineError:
+                return None
+            if trail is not None:
+                trail += from_trail(s.trail, "G", "G")
+            return out, s.report(reason)
+
+    # -- equivalence ----------------------------------------------------------------------
+    def prove_equal(self, a: Term, b: Term) -> tuple[bool, Report]:
+        """Whether the rules put ``a`` and ``b`` (same shape) in one e-class within the limits,
+        with the run's report."""
+        with Session(self.program_for(EQUIVALENCE_PROGRAM), Limits(**SIMPLIFY_LIMITS)) as s:
+            ha, hb = s.add(a), s.add(b)
+            reason = StopReason.SATURATED
+            for ph in EQUIVALENCE_PHASES:
+                if s.same_class(ha, hb):
+                    return True, s.report(StopReason.GOAL)
+                reason = run_phase(s, ph, goal=lambda: s.same_class(ha, hb))
+            if s.same_class(ha, hb):
+                return True, s.report(StopReason.GOAL)
+            return False, s.report(reason)
