@@ -11,9 +11,12 @@ from __future__ import annotations
 
 class TracegradError(Exception):
     """Base class of every error the engine raises on purpose; ``report`` is the run's report
-    when a derivation got that far (a limit reached, a construct no rule covers)."""
+    when a derivation got that far (a limit reached, a construct no rule covers), and
+    ``session`` the derivation's e-graph when it was asked to be kept (``keep_egraph``), so
+    that a failed derivation can be drawn."""
 
     kind = "error"
+    session: object = None
 
     def __init__(self, message: str, position: tuple[int, int] | None = None,
                  source: str | None = None, report: object = None) -> None:

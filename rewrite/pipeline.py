@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .algebra import apart_like_terms, canonical_sum, depth
 from .egraph import Program, Session, run_phase
-from .errors import CanonicalFormError, EngineError, LimitError, UnsupportedError
+from .errors import CanonicalFormError, EngineError, LimitError, TracegradError, UnsupportedError
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
@@ -198,10 +198,21 @@ class Pipeline:
     def gradient(self, f: Term, wrt: str, limits: Limits | None = None, keep_egraph: bool = False,
                  steps: bool = False) -> Derivation:
         """G with df = tr(G'*d(wrt)) for a 1×1 ``f`` in which ``wrt`` occurs, simplified; shapes
-        checked after collection and after simplification."""
+        checked after collection and after simplification. With ``keep_egraph``, an error
+        raised after the e-graph was made carries it (``error.session``)."""
         lim = limits or self.limits
         traced = keep_egraph or steps
         s = Session(self.program_for(DERIVATION_PHASES, traced), lim, pooled=not keep_egraph)
+        try:
+            return self._gradient(s, f, wrt, lim, keep_egraph, steps)
+        except TracegradError as e:
+            if keep_egraph and s.eg is not None:
+                e.session = s
+            raise
+
+    def _gradient(self, s: Session, f: Term, wrt: str, lim: Limits, keep_egraph: bool,
+                  steps: bool) -> Derivation:
+        """See :meth:`gradient`."""
         trail: list[Step] = [Step("f", f, "input")]
         with s:
             x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
