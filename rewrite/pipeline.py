@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from .errors import CanonicalFormError, EngineError, LimitError, TracegradError,
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
-from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet
+from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet, reach
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
@@ -48,6 +49,12 @@ SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
 #: tidy's rules are directed and terminate; a product of k factors needs ~k rounds to push
 #: a transpose to its leaves
 TIDY_ITERATIONS = 32
+#: the operators a derivation inserts besides the objective's: the request grad(d(f), d(X)) and
+#: the adjoints that collect it; a Jacobian's request jac(d(F), d(X)) instead
+GRADIENT_OPS = ("grad", "d", "adj")
+JACOBIAN_OPS = ("jac", "d")
+#: programs kept per pipeline (each holds its loaded e-graphs)
+PROGRAMS = 256
 #: iterations a directed phase (expand, collect) may take per level of the input's nesting,
 #: on top of the iteration limit: each level costs a few rounds, and directed rules terminate
 ITERATIONS_PER_LEVEL = 4
@@ -170,7 +177,7 @@ class Pipeline:
     def __init__(self, ruleset: RuleSet, limits: Limits | None = None) -> None:
         self.ruleset = ruleset
         self.limits = limits or Limits()
-        self.programs: dict[tuple, Program] = {}
+        self.programs: OrderedDict[tuple, Program] = OrderedDict()
         self.lock = threading.Lock()
 
     @property
@@ -179,19 +186,35 @@ class Pipeline:
         return self.ruleset.functions
 
     def program_for(self, phases: Iterable[str] = PHASES, traced: bool = False,
-                    replacing: Iterable[str] = SUBSUMING_PHASES) -> Program:
-        """The rules of ``phases`` compiled for egglog, once per pipeline and set of phases.
+                    replacing: Iterable[str] = SUBSUMING_PHASES,
+                    terms: Iterable[Term] | None = None, extra: Iterable[str] = ()) -> Program:
+        """The rules of ``phases`` compiled for egglog, once per pipeline and set of rules.
 
-        A session restores its e-graph from a checkpoint of the program, at a cost that grows
-        with the rules compiled, so each kind of session uses a program of just the phases it
-        runs. ``traced`` compiles them with rule provenance per e-node (slower; for steps and
-        kept e-graphs); the directed rules of the ``replacing`` phases replace what they match.
+        A session restores its e-graph from a checkpoint of the program, and every step tries
+        every rule, at costs that grow with the rules compiled; so each kind of session uses a
+        program of just the phases it runs and, given the ``terms`` it will insert (with the
+        operators ``extra`` the engine adds, such as ``grad``), of just the rules that can
+        match from them (:func:`rewrite.rulefile.reach`). ``traced`` compiles them with rule
+        provenance per e-node (slower; for steps and kept e-graphs); the directed rules of the
+        ``replacing`` phases replace what they match. The :data:`PROGRAMS` most recently used
+        programs are kept.
         """
-        key = (tuple(sorted(set(phases))), traced, tuple(sorted(set(replacing))))
+        phases = tuple(sorted(set(phases)))
+        only = None
+        if terms is not None:
+            start = {"var", "num", *extra}
+            for t in terms:
+                start |= {n.op for n in post_order(t)}
+            only = reach(self.ruleset, phases, start)
+        key = (phases, traced, tuple(sorted(set(replacing))), only)
         with self.lock:
             program = self.programs.get(key)
             if program is None:
-                program = self.programs[key] = Program(self.ruleset, traced, key[0], key[2])
+                program = self.programs[key] = Program(self.ruleset, traced, key[0], key[2], only)
+                while len(self.programs) > PROGRAMS:
+                    self.programs.popitem(last=False)
+            else:
+                self.programs.move_to_end(key)
             return program
 
     # -- gradient -----------------------------------------------------------------------
@@ -202,7 +225,8 @@ class Pipeline:
         raised after the e-graph was made carries it (``error.session``)."""
         lim = limits or self.limits
         traced = keep_egraph or steps
-        s = Session(self.program_for(DERIVATION_PHASES, traced), lim, pooled=not keep_egraph)
+        s = Session(self.program_for(DERIVATION_PHASES, traced, terms=(f,), extra=GRADIENT_OPS),
+                    lim, pooled=not keep_egraph)
         try:
             return self._gradient(s, f, wrt, lim, keep_egraph, steps)
         except TracegradError as e:
@@ -253,7 +277,7 @@ class Pipeline:
     def jacobian(self, F: Term, x: Term, limits: Limits | None = None) -> tuple[Term, Report]:
         """J with vec(dF) = J*vec(dx) (``x`` occurs in ``F``), collected and simplified."""
         lim = limits or self.limits
-        with Session(self.program_for(DERIVATION_PHASES), lim) as s:
+        with Session(self.program_for(DERIVATION_PHASES, terms=(F,), extra=JACOBIAN_OPS), lim) as s:
             root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr})
             reason, rep = differentiate(s, root, F, lim)
             j = s.extract(root)
@@ -325,14 +349,16 @@ class Pipeline:
                   trail: list[Step] | None) -> tuple[Term, Report] | None:
         """``phases`` run on ``canonical_sum(t)`` in a fresh e-graph; None when the result's
         class has nothing left to extract."""
-        program = self.program_for(phases, traced=trail is not None, replacing=replacing)
+        t = canonical_sum(t)
+        program = self.program_for(phases, traced=trail is not None, replacing=replacing, terms=(t,))
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
-            h = s.add(canonical_sum(t))
+            h = s.add(t)
             if trail is not None:
                 s.watch("G", h)
             reason = StopReason.SATURATED
             for ph in phases:
-                reason = run_phase(s, ph, simplify_limits(ph) if ph == "tidy" else None)
+                reason = run_phase(s, ph, simplify_limits(ph) if ph == "tidy" else None,
+                                   cautious=True)
             try:
                 out = s.extract(h)
             except EngineError:
@@ -345,13 +371,13 @@ class Pipeline:
     def prove_equal(self, a: Term, b: Term) -> tuple[bool, Report]:
         """Whether the rules put ``a`` and ``b`` (same shape) in one e-class within the limits,
         with the run's report."""
-        with Session(self.program_for(EQUIVALENCE_PROGRAM), Limits(**SIMPLIFY_LIMITS)) as s:
+        with Session(self.program_for(EQUIVALENCE_PROGRAM, terms=(a, b)), Limits(**SIMPLIFY_LIMITS)) as s:
             ha, hb = s.add(a), s.add(b)
             reason = StopReason.SATURATED
             for ph in EQUIVALENCE_PHASES:
                 if s.same_class(ha, hb):
                     return True, s.report(StopReason.GOAL)
-                reason = run_phase(s, ph, goal=lambda: s.same_class(ha, hb))
+                reason = run_phase(s, ph, goal=lambda: s.same_class(ha, hb), cautious=True)
             if s.same_class(ha, hb):
                 return True, s.report(StopReason.GOAL)
             return False, s.report(reason)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -616,3 +617,57 @@ def check_compilable(rule: Rule) -> None:
             raise TracegradError(f"a dimension on the {made}-hand side is not determined by the "
                                  f"{given}-hand side"
                                  + (" (the equation read right to left)" if reverse else ""))
+
+
+# ------------------------------------------------------------------- what can match ----
+@dataclass(frozen=True)
+class Reach:
+    """The rules that can ever match in a run that starts from terms with the operators
+    ``start``, and the operators that can then occur (``ops``): see :func:`reach`."""
+
+    rules: frozenset[str]
+    ops: frozenset[str]
+
+
+def operators(t: Term) -> set[str]:
+    """The operators of ``t`` (pattern variables left out)."""
+    out, stack = set(), [t]
+    while stack:
+        n = stack.pop()
+        if n.op != "pvar":
+            out.add(n.op)
+        stack.extend(n.args)
+    return out
+
+
+def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
+    """The rules of ``phases`` that can match, starting from the operators ``start``: a rule
+    joins when every operator of its left-hand side (of either side, for an equation) can
+    occur, and the operators its other side builds can occur from then on, to a fixpoint.
+    A rule left out can never match (a pattern variable matches any term, so only the
+    operators a pattern names are required).
+
+    >>> from rewrite.stock import stock_ruleset
+    >>> r = reach(stock_ruleset(), ("expand", "collect"), {"grad", "d", "adj", "tr", "mul", "var"})
+    >>> "d-mul" in r.rules, "d-kron" in r.rules, "kron" in r.ops
+    (True, False, False)
+    """
+    wanted = set(phases)
+    sides = [(r.name, operators(r.lhs), operators(r.rhs), r.directed) for r in rs.rules
+             if rs.phases[r.ruleset] in wanted]
+    have, chosen = set(start), set()
+    grew = True
+    while grew:
+        grew = False
+        for name, lhs, rhs, directed in sides:
+            if name in chosen:
+                continue
+            if lhs <= have:
+                chosen.add(name)
+                have |= rhs
+                grew = True
+            elif not directed and rhs <= have:
+                chosen.add(name)
+                have |= lhs
+                grew = True
+    return Reach(frozenset(chosen), frozenset(have))

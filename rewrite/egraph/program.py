@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable
 
 from ..errors import EngineError
-from ..rulefile import PHASES, SUBSUMING_PHASES, RuleSet
+from ..rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet
 from .bindings import eg
 from .compile import compile_rules
 from .encode import DimCodec
@@ -25,15 +25,20 @@ class Program:
 
     A session's e-graph is a checkpoint of the loaded program, taken and restored per session;
     both cost time in proportion to the rules compiled, so a session that runs a few phases
-    uses a program of just those (:meth:`rewrite.engine.Engine.program_for`).
+    uses a program of just those (:meth:`rewrite.pipeline.Pipeline.program_for`), and ``only``
+    (a :class:`~rewrite.rulefile.Reach`) restricts it further to the rules that can match the
+    operators that can occur, with typing and analysis rules for those operators alone.
     """
 
     def __init__(self, rs: RuleSet, provenance: bool = False,
                  phases: Iterable[str] = PHASES,
-                 replacing: Iterable[str] = SUBSUMING_PHASES) -> None:
+                 replacing: Iterable[str] = SUBSUMING_PHASES,
+                 only: Reach | None = None) -> None:
         self.phases = tuple(phases)
         self.replacing = tuple(replacing)
-        rs = RuleSet([r for r in rs.rules if rs.phases[r.ruleset] in self.phases],
+        self.only = only
+        rs = RuleSet([r for r in rs.rules if rs.phases[r.ruleset] in self.phases
+                      and (only is None or r.name in only.rules)],
                      {n: ph for n, ph in rs.phases.items() if ph in self.phases},
                      rs.functions, rs.files, rs.templates)
         self.rs = rs
@@ -46,7 +51,8 @@ class Program:
         self.analyses = {k for kinds in combined for k in kinds}
         if {"collect", "close"} & set(self.phases):
             self.analyses.add("free")
-        text = (declarations(names, self.analyses, combined, provenance) + "\n"
+        text = (declarations(names, self.analyses, combined, provenance,
+                             only.ops if only is not None else None) + "\n"
                 + compile_rules(rs, self.codec, provenance, self.replacing))
         self.text = text
         probe = eg.EGraph()
@@ -94,9 +100,10 @@ class Program:
         g.run_program(*self.pop)
         self.pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list]:
-        """One iteration of ``phase`` as (directed block, step): shapes and analyses first (at the
-        end of the block, when there is one), then the phase's rulesets.
+    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list,
+                                                         list | None]:
+        """One iteration of ``phase`` as (directed block, step, chunk): shapes and analyses first
+        (at the end of the block, when there is one), then the phase's rulesets.
 
         In a phase that also has equations, rulesets made only of directed rules (like
         ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
@@ -104,6 +111,11 @@ class Program:
         each single step of the equational ones, so what they can conclude is never waiting
         behind the growth of the equational closure. The block (a chunk, a single round, and the
         number of directed rulesets in a round) is ``None`` otherwise.
+
+        In a phase made only of directed rules (expand, collect, tidy), ``chunk`` is
+        :data:`DIRECTED_CHUNK` steps in one call (each step's helpers first, as in ``step``): the
+        rounds such a phase needs grow with the depth of the input, and one call per round costs
+        more than the round itself on small inputs. ``chunk`` is ``None`` otherwise.
         """
         if phase not in self.run_cache:
             if phase not in self.phases:
@@ -123,6 +135,11 @@ class Program:
                     # a block call always ends with its helpers saturated: nothing to catch up
                     step_helpers = ""
             step = " ".join(f"(run {rs_name(n)})" for n in names)
+            chunk = None
+            if not directed and names and all(r.directed for r in self.rs.rules
+                                              if r.ruleset in names):
+                chunk = egraph.parse_program(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))")
             self.run_cache[phase] = (block, egraph.parse_program(
-                f"(run-schedule {step_helpers} (seq {step}))"))
+                f"(run-schedule {step_helpers} (seq {step}))"), chunk)
         return self.run_cache[phase]

@@ -7,7 +7,7 @@ and which of them each phase keeps up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from ..rulefile import PHASES, SUBSUMING_PHASES, RuleSet
 from ..terms import OPS
@@ -90,9 +90,11 @@ def helpers_of(kinds: tuple[str, ...]) -> str:
 
 
 def declarations(ruleset_names: list[str], analyses: set[str],
-                 helpers: Iterable[tuple[str, ...]], provenance: bool = False) -> str:
+                 helpers: Iterable[tuple[str, ...]], provenance: bool = False,
+                 ops: Collection[str] | None = None) -> str:
     """The sort, its constructors, shape functions, the rules of the ``analyses`` and the
-    combined helper rulesets ``helpers`` (each a tuple of analyses; :func:`helper_plan`).
+    combined helper rulesets ``helpers`` (each a tuple of analyses; :func:`helper_plan`); the
+    typing and analysis rules only for the operators ``ops`` when given (those that can occur).
 
     With ``provenance``, every constructor ``C`` gets a table ``P_C`` (same arguments, a
     ``String`` value, first write wins) naming the rule that created each e-node, and a helper
@@ -117,8 +119,8 @@ def declarations(ruleset_names: list[str], analyses: set[str],
            f"(relation varyvar ({SORT} i64 i64))"]
     out.extend(f"(ruleset {name})" for name in (TYPING, *(ANALYSES[k][1] for k in analyses)))
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
-    out.extend(typing_rules())
-    out.extend(analysis_rules(analyses))
+    out.extend(typing_rules(ops))
+    out.extend(analysis_rules(analyses, ops))
     for kinds in sorted(set(helpers)):
         parts = " ".join((TYPING, *(ANALYSES[k][1] for k in kinds)))
         out.append(f"(unstable-combined-ruleset {helpers_of(kinds)} {parts})")
@@ -151,10 +153,12 @@ def pattern_of(o) -> tuple[str, list[str]]:
     return f"({o.ctor} {' '.join(args)})", args
 
 
-def typing_rules() -> list[str]:
+def typing_rules(ops: Collection[str] | None = None) -> list[str]:
+    """The rules that set ``rows``/``cols`` of every e-node, for the operators ``ops`` (all
+    when None)."""
     out = []
     for o in OPS.values():
-        if o.name in ("var", "pvar"):
+        if o.name in ("var", "pvar") or (ops is not None and o.name not in ops):
             continue
         pat, _ = pattern_of(o)
         facts, vals = [f"(= e {pat})"], []
@@ -180,12 +184,12 @@ def typing_rules() -> list[str]:
     return out
 
 
-def analysis_rules(needed: set[str]) -> list[str]:
-    """The rules of the analyses in ``needed`` (keys of :data:`ANALYSES`), and the unpacking of
-    the inserted variables' facts (typing)."""
+def analysis_rules(needed: set[str], ops: Collection[str] | None = None) -> list[str]:
+    """The rules of the analyses in ``needed`` (keys of :data:`ANALYSES`) for the operators
+    ``ops`` (all when None), and the unpacking of the inserted variables' facts (typing)."""
     out = []
     for o in OPS.values():
-        if o.name in ("var", "pvar", "d", "grad", "adj"):
+        if o.name in ("var", "pvar", "d", "grad", "adj") or (ops is not None and o.name not in ops):
             continue
         pat, args = pattern_of(o)
         margs = [a for a in args if a.startswith("a")]
