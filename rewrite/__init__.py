@@ -34,12 +34,13 @@ def _engine(rules) -> Engine:
 
 def gradient(expr, wrt: str, shapes: dict | None = None, rules: list[str | Path] | None = None,
              limits: Limits | None = None, keep_egraph: bool = False,
-             steps: bool = False) -> Gradient:
+             steps: bool = False, structure: dict | None = None) -> Gradient:
     """∂f/∂wrt as an expression (same shape as ``wrt``); ``keep_egraph=True`` keeps the
     derivation's e-graph on the result for ``viz``; ``steps=True`` records the derivation
-    step by step with the rules behind each step (``.steps``)."""
+    step by step with the rules behind each step (``.steps``); ``structure={"S": "symmetric"}``
+    (or ``"spd"``) declares S symmetric: its gradient is sym(G) = (G + G')/2."""
     return _engine(rules).gradient(expr, wrt, shapes, limits, keep_egraph=keep_egraph,
-                                   steps=steps)
+                                   steps=steps, structure=structure)
 
 
 def differential(expr, wrt: str, shapes: dict | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from .report import Limits
 from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet
 from .shapes import fmt_shape
 from .stock import stock_ruleset, with_user_files
-from .terms import Term, free_vars
+from .terms import Term, free_vars, make, var_shapes
 
 
 class Engine:
@@ -81,7 +82,7 @@ class Engine:
     # -- gradient -----------------------------------------------------------------------
     def gradient(self, expr, wrt: str, shapes: dict | None = None,
                  limits: Limits | None = None, keep_egraph: bool = False,
-                 steps: bool = False) -> Gradient:
+                 steps: bool = False, structure: dict | None = None) -> Gradient:
         """∂f/∂wrt for a 1×1 expression ``f``; G has the shape of ``wrt`` and entry (i, j) is
         ∂f/∂wrt_ij.
 
@@ -90,9 +91,14 @@ class Engine:
         and its memory reused. ``steps=True`` records the derivation step by step
         (``.steps``, a list of :class:`rewrite.steps.Step`). Both run the rules compiled with
         provenance, which is slower.
+
+        ``structure`` declares square variables ``"symmetric"`` (or ``"spd"``, symmetric positive
+        definite): the gradient in a symmetric ``wrt`` is sym(G) = (G + G')/2, the gradient
+        among symmetric matrices; numeric checks draw such variables symmetric (SPD).
         """
         try:
             f = self.term(expr, shapes)
+            structure = check_structure(structure, f)
             if not isinstance(wrt, str) or not wrt.isidentifier():
                 raise WrtError(f"wrt must be a single variable name, got {wrt!r}")
             if wrt not in free_vars(f):
@@ -103,10 +109,16 @@ class Engine:
                 raise ShapeError(f"the objective must be 1×1 (a scalar), got "
                                  f"{fmt_shape(f.shape)}; " + undeclared_hint(f, shapes))
             d = self.pipeline.gradient(f, wrt, limits, keep_egraph, steps)
+            g = d.term
+            if wrt in structure:  # sym(G): the part of G that symmetric directions see
+                half = Term("num", (), Fraction(1, 2), (1, 1))
+                g, rep = self.pipeline.simplify_term(make("scale", half, make("add", g, make("t", g))))
+                d.report.absorb(rep)
         except RecursionError:
             raise LimitError("the expression or its gradient is nested too deeply to process "
                              "(Python recursion limit)") from None
-        return Gradient(d.term, d.report, self.functions, d.session, f=d.f, wrt=wrt, steps=d.steps)
+        return Gradient(g, d.report, self.functions, d.session, f=d.f, wrt=wrt, steps=d.steps,
+                        structure=structure)
 
     def differential(self, expr, wrt: str, shapes: dict | None = None,
                      limits: Limits | None = None) -> Expr:
@@ -182,6 +194,41 @@ def undeclared_hint(f: Term, shapes: dict | None) -> str:
     return (f"{listed} {verb} not declared, so {which} taken for a matrix of unknown size: declare "
             f"{'their shapes' if len(names) > 1 else 'its shape'} (API: shapes={{'x': ('n',)}} for a "
             "vector, () for a scalar; CLI: --shape x=n, --shape lam= for a scalar)")
+
+
+STRUCTURES = ("symmetric", "spd")
+
+
+def check_structure(structure: dict | None, f: Term) -> dict[str, str]:
+    """``structure`` ({name: "symmetric" | "spd"}) checked against the expression: every name a
+    square variable of it.
+
+    >>> from rewrite.parse import parse
+    >>> check_structure({"S": "spd"}, parse("tr(S)", {"S": (2, 2)}))
+    {'S': 'spd'}
+    >>> check_structure({"S": "symmetric"}, parse("sum(S)", {"S": (2, 3)}))
+    Traceback (most recent call last):
+    ...
+    rewrite.errors.ShapeError: S is declared symmetric but is 2×3; a symmetric matrix is square
+    """
+    if not structure:
+        return {}
+    if not isinstance(structure, dict):
+        raise UnsupportedError(f"structure must be a dict of name: 'symmetric' or 'spd', got "
+                               f"{structure!r}")
+    shapes = var_shapes(f)
+    for name, kind in structure.items():
+        if kind not in STRUCTURES:
+            raise UnsupportedError(f"unknown structure {kind!r} for {name!r}; use 'symmetric' or 'spd'")
+        if name not in shapes:
+            names = ", ".join(sorted(shapes)) or "none"
+            raise WrtError(f"{name!r} is declared {kind} but does not occur in the expression (its "
+                           f"variables: {names})")
+        r, c = shapes[name]
+        if r != c:
+            raise ShapeError(f"{name} is declared {kind} but is {fmt_shape((r, c))}; a symmetric "
+                             "matrix is square")
+    return dict(structure)
 
 
 def max_term_nodes() -> int:

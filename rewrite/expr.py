@@ -85,6 +85,8 @@ class Gradient(Expr):
     f: Term | None = None
     wrt: str = ""
     steps: list | None = field(default=None, repr=False)  # rewrite.steps.Step, when recorded
+    #: variables declared "symmetric" or "spd" (then a symmetric wrt has the gradient sym(G))
+    structure: dict = field(default_factory=dict, repr=False)
 
     @property
     def objective(self) -> Expr:

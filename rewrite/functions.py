@@ -29,7 +29,10 @@ if TYPE_CHECKING:  # sympy is imported where it is used (it takes ~0.35 s)
 
 #: names sympy knows natively; a declaration ``function exp(x) = exp(x)`` makes them usable
 PRIMITIVE_NAMES = ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "abs",
-                   "sign", "atan", "erf")
+                   "sign", "atan", "erf", "step", "relu")
+#: sympy's spelling of a primitive whose language name differs: ``step(x)`` is the Heaviside step
+#: with step(0) = 0, ``relu(x)`` is max(x, 0)
+SYMPY_SPELLING = {"abs": "Abs", "step": "Heaviside", "relu": "Max"}
 #: the sympy fields of a declaration (kept as text when pickled, see FunctionDecl)
 _SYMPY_FIELDS = ("definition", "derivative", "expanded")
 
@@ -41,8 +44,32 @@ def _symbols() -> tuple:
     cached rules and differentiates never needs it (importing it takes ~0.35 s)."""
     import sympy
 
-    fns = {n: getattr(sympy, {"abs": "Abs"}.get(n, n)) for n in PRIMITIVE_NAMES}
-    return sympy.Symbol("x", real=True), fns
+    x = sympy.Symbol("x", real=True)
+    fns = {n: getattr(sympy, SYMPY_SPELLING.get(n, n)) for n in PRIMITIVE_NAMES}
+    # one-argument forms: the step is 0 at 0 (so relu'(0) = 0), relu is max(x, 0)
+    fns["step"] = sympy.Lambda(x, sympy.Heaviside(x, 0))
+    fns["relu"] = sympy.Lambda(x, sympy.Max(x, 0))
+    return x, fns
+
+
+def language_name(e: sympy.Expr) -> str | None:
+    """The language's name of a primitive applied to one argument (``Abs(x)`` → ``abs``,
+    ``Heaviside(x, 0)`` → ``step``, ``Max(x, 0)`` → ``relu``), else None."""
+    name = type(e).__name__
+    if name == "Heaviside" and (len(e.args) == 1 or e.args[1] == 0):
+        return "step"
+    if name == "Max" and len(e.args) == 2 and 0 in e.args:
+        return "relu"
+    if name in ("Heaviside", "Max"):
+        return None
+    return {"Abs": "abs"}.get(name, name)
+
+
+def language_argument(e: sympy.Expr) -> sympy.Expr:
+    """The argument of a primitive application (the non-zero one of ``Max(x, 0)``)."""
+    if type(e).__name__ == "Max":
+        return next(a for a in e.args if a != 0)
+    return e.args[0]
 
 
 def argument_symbol() -> sympy.Symbol:
@@ -169,13 +196,12 @@ def to_language(e: sympy.Expr, arg: str, names: set[str], owner: str = "?") -> s
                 return f"({out})" if prec > 1 else out
             out = f"{go(b, 3)} .^ {go(ex, 3)}"
             return f"({out})" if prec > 2 else out
-        if isinstance(t, sympy.Function) or t.func in PRIMITIVES.values():
-            fname = t.func.__name__
-            fname = {"Abs": "abs"}.get(fname, fname)
+        if isinstance(t, (sympy.Function, sympy.Max)) or t.func in PRIMITIVES.values():
+            fname = language_name(t) or t.func.__name__
             if fname not in names:
                 raise RuleFileError(f"the derivative of {owner} uses {fname}(), which is not a "
                                     f"declared function; declare it with 'function {fname}(x) = ...'")
-            return f"{fname}({go(t.args[0], 0)})"
+            return f"{fname}({go(language_argument(t), 0)})"
         raise RuleFileError(f"the derivative of {owner} contains {t}, which has no elementwise form")
 
     return go(sympy.sympify(e), 0)
@@ -369,4 +395,5 @@ def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     return bool(np.allclose(va[ok], vb[ok], rtol=1e-9, atol=1e-12))
 
 
-__all__ = ["FunctionDecl", "FunctionRegistry", "argument_symbol", "primitive_functions", "to_language"]
+__all__ = ["FunctionDecl", "FunctionRegistry", "argument_symbol", "language_argument", "language_name",
+           "primitive_functions", "to_language"]

@@ -111,6 +111,10 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
             v = np.power(a[0], a[1][0, 0])
         elif op == "fn":
             v = np.asarray(fns[n.attr](a[0]), dtype=float) * np.ones_like(a[0])
+        elif op == "softmax":
+            v = softmax(a[0])
+        elif op == "logsumexp":
+            v = logsumexp(a[0])
         elif op == "sum":
             v = np.array([[a[0].sum()]])
         elif op == "norm2":
@@ -140,6 +144,26 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
 
     with np.errstate(all="ignore"):
         return go(t)
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    """Column-wise softmax, shifted by each column's maximum (no overflow).
+
+    >>> softmax(np.array([[0.0, 1000.0], [0.0, 1000.0]])).tolist()
+    [[0.5, 0.5], [0.5, 0.5]]
+    """
+    e = np.exp(a - np.max(a, axis=0, keepdims=True))
+    return e / np.sum(e, axis=0, keepdims=True)
+
+
+def logsumexp(a: np.ndarray) -> np.ndarray:
+    """Column-wise log(sum(exp(·))), 1×n, shifted by each column's maximum (no overflow).
+
+    >>> logsumexp(np.array([[1000.0], [1000.0]])).round(6).tolist()
+    [[1000.693147]]
+    """
+    m = np.max(a, axis=0, keepdims=True)
+    return m + np.log(np.sum(np.exp(a - m), axis=0, keepdims=True))
 
 
 def kron_commuted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -214,15 +238,19 @@ def constraints_from_assumptions(assume: list[str]) -> tuple[set[str], set[str],
 
 def random_point(t: Term, rng: np.random.Generator, dims: Mapping[str, int],
                  spd: set[str] = frozenset(), positive: set[str] = frozenset(),
-                 signs: set[str] = frozenset()) -> dict[str, np.ndarray]:
-    """Random values: ``spd`` names get symmetric positive definite matrices, ``positive``
-    entrywise positive ones, ``signs`` entries ±1."""
+                 signs: set[str] = frozenset(), symmetric: set[str] = frozenset()
+                 ) -> dict[str, np.ndarray]:
+    """Random values: ``spd`` names get symmetric positive definite matrices, ``symmetric``
+    ones symmetric matrices, ``positive`` entrywise positive ones, ``signs`` entries ±1."""
     env = {}
     for name, shape in sorted(var_shapes(t).items()):
         r, c = concrete(shape, dims)
         if name in spd and r == c:
             m = rng.normal(size=(r, r))
             env[name] = m @ m.T / r + np.eye(r)
+        elif name in symmetric and r == c:
+            m = rng.normal(size=(r, r))
+            env[name] = (m + m.T) / 2
         elif name in positive:
             env[name] = rng.uniform(0.5, 2.0, size=(r, c))
         elif name in signs:
@@ -270,14 +298,23 @@ def gradient_error(g, rng: np.random.Generator | None = None, spd: set[str] = fr
     step is large and to cancellation when it is small, and which wins depends on the function;
     each step of ``steps`` is tried until one agrees to 1e-7, and the smallest error is
     returned (a wrong gradient disagrees at every step).
+
+    Variables of ``g.structure`` are drawn symmetric ("symmetric") or SPD ("spd"); for a
+    symmetric ``wrt`` the differences are symmetrised, (D + D')/2, the gradient among symmetric
+    matrices.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     dims = dims or instantiate_dims(g.f, rng)
-    env = random_point(g.f, rng, dims, spd=set(spd), positive=set(positive), signs=set(signs))
+    structure = getattr(g, "structure", None) or {}
+    spd = set(spd) | {n for n, k in structure.items() if k == "spd"}
+    env = random_point(g.f, rng, dims, spd=spd, positive=set(positive), signs=set(signs),
+                       symmetric={n for n, k in structure.items() if k == "symmetric"})
     grad = evaluate(g.term, env, g.registry, dims)
     best = None
     for h in steps:
         fd = finite_difference(g.f, g.wrt, env, g.registry, dims, h=h)
+        if g.wrt in structure:
+            fd = (fd + fd.T) / 2
         err = relative_error(grad.reshape(fd.shape), fd)
         if best is None or err < best[2] or not np.isfinite(best[2]):
             best = (grad, fd, err)

@@ -18,6 +18,7 @@ rewrite.errors.ShapeError: 1:1: '*' needs inner dimensions to agree: left is 2×
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 
@@ -31,7 +32,45 @@ from .terms import OPS, Term, dims_of, mul_dims, result_shape
 BUILTIN_CALLS = {
     "tr": 1, "det": 1, "logdet": 1, "inv": 1, "sum": 1, "norm2": 1, "norm2sq": 1, "fro2": 1,
     "eye": 1, "ones": 1, "diag": 1, "vec": 1, "kron": 2, "kront": 2,
+    "trace": 1, "transpose": 1, "mean": 1, "norm1": 1, "max": 2, "min": 2, "softmax": 1,
+    "logsumexp": 1,
 }
+#: what people coming from other tools call our functions (NumPy, MATLAB, PyTorch, LaTeX)
+ALIASES = {"norm": "norm2 (vectors), sqrt(fro2(X)) (matrices)", "frobenius": "fro2",
+           "sumsq": "norm2sq", "norm2sqr": "norm2sq", "sqnorm": "norm2sq", "inverse": "inv",
+           "pinv": "inv (square) or inv(A'*A)*A'", "determinant": "det", "logabsdet": "logdet",
+           "slogdet": "logdet", "kronecker": "kron", "sigm": "sigmoid", "expit": "sigmoid",
+           "logistic": "sigmoid", "log1p": "log(1 + x)", "expm1": "exp(x) - 1",
+           "square": "x.^2", "pow": "x.^k", "dot": "a'*b", "matmul": "A*B", "outer": "a*b'",
+           "vecnorm": "norm2", "diagm": "diag", "diagonal": "diag", "reshape": "vec",
+           "flatten": "vec", "identity": "eye", "logsoftmax": "log(softmax(x))",
+           "amax": "max", "amin": "min", "maximum": "max", "minimum": "min", "tr_": "tr"}
+
+
+def function_hint(name: str, known: set[str]) -> str:
+    """What to write instead of the unknown function ``name``: an alias from another tool, the
+    nearest known names, and how to declare a new function.
+
+    >>> function_hint("norm", {"norm2", "norm1"})[:64]
+    'norm in other tools is norm2 (vectors), sqrt(fro2(X)) (matrices)'
+    >>> function_hint("sigmod", {"sigmoid", "tanh"})[:48]
+    'did you mean sigmoid? or declare it in a rule fi'
+    """
+    declare = f"declare it in a rule file: function {name}(x) = ... (docs/rules.md)"
+    alias = ALIASES.get(name.lower())
+    if alias is not None:
+        return f"{name} in other tools is {alias} here; or {declare}"
+    close = difflib.get_close_matches(name.lower(), sorted(known), n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(close)}? or {declare}"
+    return f"known functions: {', '.join(sorted(known))}; or {declare}"
+
+
+#: calls that also take a second argument, the dimension (``sum(X, 1)``: down the columns)
+DIM_CALLS = ("sum", "mean")
+#: the stock elementwise functions that calls of the language are written with
+#: (``max(A, B)`` = ``A + relu(B - A)``, ``norm1(X)`` = ``sum(abs(X))``)
+NEEDS_FUNCTION = {"max": "relu", "min": "relu", "norm1": "abs"}
 RULE_CALLS = {"d": 1, "grad": 2, "jac": 2, "adj": 3}
 
 
@@ -155,7 +194,7 @@ class Elaborator:
         if isinstance(node, Token):  # pragma: no cover - grammar never yields bare tokens
             raise ParseError(f"unexpected {node!r}", position=node_position(node))
         kind = node.data
-        if kind in ("add", "sub", "mul", "had", "hdiv", "div"):
+        if kind in ("add", "sub", "mul", "had", "hdiv", "div", "ldiv"):
             return self.visit_chain(node)
         method: Callable = getattr(self, "v_" + kind)
         return method(node)
@@ -193,7 +232,7 @@ class Elaborator:
     def visit_chain(self, node: Tree) -> Term:
         """Left-associative chains (``a+b+c...``) are walked without recursion on the spine."""
         kind = node.data
-        family = ("add", "sub") if kind in ("add", "sub") else ("mul", "had", "hdiv", "div")
+        family = ("add", "sub") if kind in ("add", "sub") else ("mul", "had", "hdiv", "div", "ldiv")
         ops: list[tuple[str, Tree]] = []
         cur = node
         while isinstance(cur, Tree) and cur.data in family:
@@ -212,19 +251,63 @@ class Elaborator:
         return acc
 
     def sum_terms(self, terms: list[Term], nodes: list[Tree]) -> Term:
-        """Check that the non-1×1 operands agree; spread 1×1 operands over their shape."""
+        """Check that the non-1×1 operands agree (or expand: :meth:`expanded_shape`); spread
+        1×1 operands, rows and columns over the result's shape."""
         target = None
         for t, n in zip(terms, [None, *nodes], strict=True):
             if self.known_scalar(t):
                 continue
-            if target is None:
-                target = t.shape
-            else:
-                self.unify_shapes(target, t.shape, n, "'+' needs operands of the same shape")
+            target = t.shape if target is None else self.expanded_shape(target, t.shape, n, "'+'")
         if target is None or self.known_scalar(Term("num", (), 0, target)):
             return self.balanced("add", terms)
-        full = [self.broadcast(t, target) if self.known_scalar(t) else t for t in terms]
-        return self.balanced("add", full)
+        return self.balanced("add", [self.expand(t, target) for t in terms])
+
+    # -- implicit expansion ----------------------------------------------------------------
+    def expanded_shape(self, a: tuple, b: tuple, node, what: str) -> tuple:
+        """The shape of an elementwise operation on operands of shapes ``a`` and ``b``: equal
+        dimensions, or a dimension 1 against a known other one, which expands (an m×n operand
+        with a 1×n row, an m×1 column or a 1×1, and an m×1 column with a 1×n row, as MATLAB and
+        NumPy broadcast). Unknown dimensions are unified; in rule files nothing expands."""
+        out = []
+        for da, db in zip(a, b, strict=True):
+            ra, rb = self.u.find(da), self.u.find(db)
+            if not self.rule_mode and ra != rb and ra == 1 and not isinstance(rb, DimVar):
+                out.append(rb)
+            elif not self.rule_mode and ra != rb and rb == 1 and not isinstance(ra, DimVar):
+                out.append(ra)
+            elif self.u.unify(ra, rb):
+                out.append(self.u.find(ra))
+            else:
+                raise ShapeError(f"{what} needs operands of the same shape, or a row, column or "
+                                 f"1×1 that expands to the other's: left is {self.shape_str(a)}, "
+                                 f"right is {self.shape_str(b)}", position=node_position(node))
+        return tuple(out)
+
+    def expand(self, t: Term, shape: tuple) -> Term:
+        """``t`` spread over ``shape`` (see :meth:`expanded_shape`): a 1×1 as a fill, a 1×n row
+        as ``ones(m)*r``, an m×1 column as ``c*ones(n)'``."""
+        if self.known_scalar(t):
+            return t if self.known_scalar(Term("num", (), 0, shape)) else self.broadcast(t, shape)
+        (r, c), (rr, cc) = (tuple(self.u.find(d) for d in s) for s in (t.shape, shape))
+        if r == 1 and rr != 1:
+            t = self.mk("mul", self.ones(rr), t)
+        if c == 1 and cc != 1:
+            t = self.mk("mul", t, self.mk("t", self.ones(cc)))
+        return t
+
+    def expand_pair(self, a: Term, b: Term, node, what: str) -> tuple[Term, Term]:
+        """Both operands of an elementwise operation spread over its shape."""
+        if self.known_scalar(a) and self.known_scalar(b):
+            return a, b
+        if self.known_scalar(a):
+            return self.broadcast(a, b.shape), b
+        if self.known_scalar(b):
+            return a, self.broadcast(b, a.shape)
+        shape = self.expanded_shape(a.shape, b.shape, node, what)
+        return self.expand(a, shape), self.expand(b, shape)
+
+    def ones(self, n) -> Term:
+        return self.mk("ones", attr=(n,))
 
     def balanced(self, op: str, items: list[Term]) -> Term:
         while len(items) > 1:
@@ -252,8 +335,7 @@ class Elaborator:
             return self.scale(a, b)
         if self.known_scalar(b):
             return self.scale(b, a)
-        self.unify_shapes(a.shape, b.shape, node, "'.*' needs operands of the same shape")
-        return self.mk("had", a, b)
+        return self.mk("had", *self.expand_pair(a, b, node, "'.*'"))
 
     def b_hdiv(self, a: Term, b: Term, node) -> Term:
         sa, sb = self.known_scalar(a), self.known_scalar(b)
@@ -262,7 +344,7 @@ class Elaborator:
         if sa and not sb:
             return self.mk("hdiv", self.broadcast(a, b.shape), b)
         if not sa:
-            self.unify_shapes(a.shape, b.shape, node, "'./' needs operands of the same shape")
+            return self.mk("hdiv", *self.expand_pair(a, b, node, "'./'"))
         return self.mk("hdiv", a, b)
 
     def div_scalar(self, a: Term, s: Term) -> Term:
@@ -273,14 +355,107 @@ class Elaborator:
         return self.scale(self.mk("hdiv", Term("num", (), Fraction(1), (1, 1)), s), a)
 
     def b_div(self, a: Term, b: Term, node) -> Term:
-        if not self.known_scalar(b):
+        if self.known_scalar(b):
+            if self.known_scalar(a):
+                return self.mk("hdiv", a, b)
+            return self.div_scalar(a, b)
+        if self.rule_mode:
+            raise ShapeError(f"'/' needs a 1×1 right operand in rules, got {self.shape_str(b.shape)}",
+                             position=node_position(node))
+        # B / A = B*inv(A), A square (MATLAB's mrdivide)
+        if not self.u.unify(b.shape[0], b.shape[1]):
             raise ShapeError(
-                f"'/' needs a 1×1 right operand, got {self.shape_str(b.shape)}; "
-                "use './' for elementwise division or inv() for matrices",
+                f"'/' needs a 1×1 or square right operand (B / A = B*inv(A)), got "
+                f"{self.shape_str(b.shape)}; use './' for elementwise division",
                 position=node_position(node))
+        if not self.u.unify(a.shape[1], b.shape[0]):
+            raise ShapeError(
+                f"'/' needs a 1×1 right operand, or a square one as wide as the left operand "
+                f"(B / A = B*inv(A)): left is {self.shape_str(a.shape)}, right is "
+                f"{self.shape_str(b.shape)}",
+                position=node_position(node))
+        return self.mk("mul", a, self.mk("inv", b))
+
+    def b_ldiv(self, a: Term, b: Term, node) -> Term:
+        """``A \\ B`` = inv(A)*B, A square (MATLAB's mldivide); a 1×1 A divides B."""
         if self.known_scalar(a):
-            return self.mk("hdiv", a, b)
-        return self.div_scalar(a, b)
+            return self.mk("hdiv", b, a) if self.known_scalar(b) else self.div_scalar(b, a)
+        if self.rule_mode:
+            raise ShapeError("'\\' is not available in rules; write inv(A)*B",
+                             position=node_position(node))
+        if not self.u.unify(a.shape[0], a.shape[1]):
+            raise ShapeError(
+                f"'\\' needs a square or 1×1 left operand (A \\ B = inv(A)*B), got "
+                f"{self.shape_str(a.shape)}", position=node_position(node))
+        if not self.u.unify(a.shape[1], b.shape[0]):
+            raise ShapeError(
+                f"'\\' needs as many rows on the right as the square left operand has: left is "
+                f"{self.shape_str(a.shape)}, right is {self.shape_str(b.shape)}",
+                position=node_position(node))
+        return self.mk("mul", self.mk("inv", a), b)
+
+    def count(self, shape: tuple) -> Term:
+        """The number of entries of ``shape`` as a 1×1 term: a number, or with named dimensions
+        ``sum(ones(m))*sum(ones(n))`` (the language has no name for a dimension's value)."""
+        k, named = 1, []
+        for d in (self.u.find(d) for d in shape):
+            if isinstance(d, int):
+                k *= d
+            else:
+                named.append(self.mk("sum", self.ones(d)))
+        out = Term("num", (), Fraction(k), (1, 1))
+        for t in named:
+            out = t if out.op == "num" and out.attr == 1 else self.mk("scale", out, t)
+        return out
+
+    def along(self, name: str, a: Term, karg, node) -> Term:
+        """``sum(X, 1)`` = ``ones(m)'*X`` (down the columns, 1×n), ``sum(X, 2)`` = ``X*ones(n)``
+        (along the rows, m×1); ``mean`` divides by m or n."""
+        k = None
+        if isinstance(karg, Tree) and karg.data == "number":
+            text = str(karg.children[0])
+            k = int(text) if text in ("1", "2") else None
+        if k is None:
+            raise ShapeError(f"{name}(X, k): k must be 1 (down the columns) or 2 (along the "
+                             f"rows), got {self.text_of(karg)}", position=node_position(karg))
+        r, c = (self.u.find(d) for d in a.shape)
+        if (r if k == 1 else c) == 1:
+            return a
+        out = self.mk("mul", self.mk("t", self.ones(r)), a) if k == 1 else self.mk("mul", a, self.ones(c))
+        if name == "mean":
+            out = self.div_scalar(out, self.count(((r if k == 1 else c), 1)))
+        return out
+
+    def text_of(self, node) -> str:
+        meta = getattr(node, "meta", None)
+        if meta is not None and not meta.empty and self.text:
+            return self.text[meta.start_pos:meta.end_pos]
+        return str(node)
+
+    def maxmin(self, name: str, a: Term, b: Term, node) -> Term:
+        """``max(A, B)`` = ``A + relu(B - A)`` and ``min(A, B)`` = ``A - relu(A - B)``,
+        elementwise (after implicit expansion): exact, and since relu'(0) = 0 the derivative at
+        a tie goes to the first argument."""
+        zero = [x.op == "num" and x.attr == 0 for x in (a, b)]
+        if zero[0] != zero[1]:  # max(A, 0) = A + relu(-A), max(0, B) = relu(B), min likewise
+            x = b if zero[0] else a
+            if zero[0]:
+                return self.mk("fn", x, attr="relu") if name == "max" else \
+                    self.neg(self.mk("fn", self.neg(x), attr="relu"))
+            if name == "max":
+                return self.sum_terms([x, self.mk("fn", self.neg(x), attr="relu")], [node])
+            return self.sum_terms([x, self.neg(self.mk("fn", x, attr="relu"))], [node])
+        a, b = self.expand_pair(a, b, node, f"{name}()")
+
+        def minus(x: Term, y: Term) -> Term:  # x - y, a number 0 dropped
+            if y.op == "num" and y.attr == 0:
+                return x
+            return self.neg(y) if x.op == "num" and x.attr == 0 else self.mk("add", x, self.neg(y))
+
+        relu = self.mk("fn", minus(b, a) if name == "max" else minus(a, b), attr="relu")
+        if a.op == "num" and a.attr == 0:
+            return relu if name == "max" else self.neg(relu)
+        return self.mk("add", a, relu if name == "max" else self.neg(relu))
 
     def v_neg(self, node: Tree) -> Term:
         return self.neg(self.visit(node.children[0]))
@@ -338,17 +513,38 @@ class Elaborator:
             if name in self.env:
                 raise ParseError(f"{name!r} is a variable, not a function",
                                  position=node_position(name_tok))
-            raise UnsupportedError(f"unknown function {name!r}", position=node_position(name_tok))
+            raise UnsupportedError(f"unknown function {name!r}; "
+                                   + function_hint(name, set(BUILTIN_CALLS) | self.functions),
+                                   position=node_position(name_tok))
+        if name in DIM_CALLS and len(raw_args) == 2 and not self.rule_mode:
+            return self.along(name, self.visit(raw_args[0]), raw_args[1], node)
         if len(raw_args) != arity:
-            raise ParseError(f"{name}() takes {arity} argument{'s' * (arity > 1)}, "
+            also = " (or 2: sum(X, k), k = 1 or 2)" if name in DIM_CALLS and not self.rule_mode else ""
+            raise ParseError(f"{name}() takes {arity} argument{'s' * (arity > 1)}{also}, "
                              f"got {len(raw_args)}", position=node_position(name_tok))
         if name in ("eye", "ones"):
             return self.dim_call(name, raw_args[0], name_tok)
+        needed = NEEDS_FUNCTION.get(name)
+        if needed is not None and needed not in self.functions:
+            raise UnsupportedError(f"{name}() is written with the elementwise function {needed}, "
+                                   "which is not declared here (the stock rules declare it)",
+                                   position=node_position(name_tok))
         args = [self.visit(a) for a in raw_args]
         a = args[0]
+        name = {"trace": "tr", "transpose": "t"}.get(name, name)
+        if name == "t":
+            return self.mk("t", a)
         if name in ("tr", "det", "logdet", "inv"):
             self.require_square(a, node, f"{name}()")
             return self.mk(name, a)
+        if name in ("softmax", "logsumexp"):
+            return self.mk(name, a)
+        if name == "mean":
+            return self.div_scalar(self.mk("sum", a), self.count(a.shape))
+        if name == "norm1":
+            return self.mk("sum", self.mk("fn", a, attr="abs"))
+        if name in ("max", "min"):
+            return self.maxmin(name, args[0], args[1], node)
         if name == "vec":
             return self.vec(a, node)
         if name in ("kron", "kront", "jac"):

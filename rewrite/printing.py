@@ -18,7 +18,7 @@ from .terms import Term
 # precedence levels: 1 sum, 2 product, 3 unary minus, 4 postfix/power, 5 atom
 NAMES = {"tr": "tr", "det": "det", "logdet": "logdet", "inv": "inv", "sum": "sum",
          "norm2": "norm2", "fro2": "fro2", "diag": "diag", "diagv": "diag", "vec": "vec",
-         "d": "d"}
+         "d": "d", "softmax": "softmax", "logsumexp": "logsumexp"}
 
 
 def fmt_number(v: Fraction) -> str:
@@ -179,10 +179,12 @@ class _Text:
                 s = "*".join([self.go(rest[0], 2 if not head else 3)]
                              + [self.go(f, 3) for f in rest[1:]])
                 s = head + s
-                return s + "".join(" ./ " + self.go(f.args[1], 3) for f in dens), (3 if head else 2)
+                # a product, also with a leading minus (-a*b ./ s parses as ((-a)*b) ./ s): as the
+                # right operand of * .* ./ it needs parentheses
+                return s + "".join(" ./ " + self.go(f.args[1], 3) for f in dens), 2
             if fs[0].op == "num" and fs[0].attr == -1 and len(fs) > 1:
                 rest = "*".join(self.go(f, 3 if i == 0 else 3) for i, f in enumerate(fs[1:]))
-                return "-" + rest, 3
+                return "-" + rest, (3 if len(fs) == 2 else 2)
             parts = [self.go(fs[0], 2 if fs[0].op != "mul" or len(fs) == 1 else 3)] + [
                 self.go(f, 3) for f in fs[1:]]
             return "*".join(parts), 2

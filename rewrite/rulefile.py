@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import ParseError, RuleFileError, ShapeError, TracegradError, UnsupportedError
+from .errors import ParseError, RuleFileError, ShapeError, TracegradError
 from .functions import FunctionRegistry
 from .parse import Elaborator
 from .shapes import DimVar
@@ -439,9 +439,7 @@ class _Loader:
     def _at(self, e: TracegradError, no: int, base_col: int, name: str, side: str) -> RuleFileError:
         c = base_col + ((e.position[1] - 1) if e.position else 0)
         msg = e.message
-        if isinstance(e, UnsupportedError) and "unknown function" in msg:
-            msg = msg + " (declare it with 'function NAME(x) = ...')"
-        elif isinstance(e, (ParseError, ShapeError)):
+        if isinstance(e, (ParseError, ShapeError)):
             msg = f"{side}-hand side: {msg}"
         return self.error(no, c, name, msg)
 

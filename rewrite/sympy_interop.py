@@ -35,7 +35,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct, 
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import RuleFileError, ShapeError, TracegradError, UnsupportedError
-from .functions import argument_symbol, primitive_functions, to_language
+from .functions import argument_symbol, language_argument, language_name, primitive_functions, to_language
 from .parse import BUILTIN_CALLS, Elaborator, name_free_dims, normalize_shape
 from .printing import fill_text
 from .stock import default_registry
@@ -151,11 +151,10 @@ class _ToText:
                 return self.go(parent)
             raise UnsupportedError(f"MatrixElement {e} is not supported (only the single entry "
                                    "[0, 0] of a 1×1 expression)")
-        if isinstance(e, sympy.Function) and not isinstance(e, sympy.MatrixExpr):
-            name = type(e).__name__
-            name = {"Abs": "abs"}.get(name, name)
-            if name in self.registry and len(e.args) == 1:
-                return f"{name}({self.go(e.args[0])})"
+        if isinstance(e, (sympy.Function, sympy.Max)) and not isinstance(e, sympy.MatrixExpr):
+            name = language_name(e) or type(e).__name__
+            if name in self.registry and (len(e.args) == 1 or name in ("step", "relu")):
+                return f"{name}({self.go(language_argument(e))})"
             raise UnsupportedError(f"sympy function {name} is not supported (declared elementwise "
                                    f"functions: {', '.join(self.registry.names())})")
         raise UnsupportedError(f"sympy {type(e).__name__} is not supported: {e}")
@@ -446,6 +445,18 @@ def to_sympy(term: Term, registry=None):
         elif op == "fn":
             f = fn(t.attr)
             out = f(a[0]) if s else ElementwiseApplyFunction(f, a[0])
+        elif op in ("softmax", "logsumexp"):  # through exp, log and sums of columns
+            x = t.args[0]
+            if scalar(x):
+                out = sympy.Integer(1) if op == "softmax" else a[0]
+            else:
+                e = ElementwiseApplyFunction(sympy.exp, a[0])
+                col = _matmul(ones(1, x.shape[0]), e)
+                if op == "logsumexp":
+                    out = sympy.log(MatrixElement(col, 0, 0)) if s else \
+                        ElementwiseApplyFunction(sympy.log, col)
+                else:
+                    out = hadamard_product(e, HadamardPower(_matmul(ones(x.shape[0], 1), col), -1))
         elif op in ("tr", "det", "sum") and scalar(t.args[0]):
             out = a[0]
         elif op == "tr":

@@ -1,7 +1,7 @@
 """The concrete syntax of the expression language (README, *The language*), parsed with lark.
 
 Precedence, high to low: postfix ``'``, ``^`` and ``.^`` (left to right); unary minus;
-``*`` ``.*`` ``./`` ``/``; ``+`` ``-``.
+``*`` ``.*`` ``./`` ``/`` ``\\``; ``+`` ``-``.
 
 >>> parse_tree("X^2'").pretty().split()[0]
 'transpose'
@@ -34,6 +34,7 @@ GRAMMAR = r"""
      | prod ".*" unary  -> had
      | prod "./" unary  -> hdiv
      | prod "/" unary   -> div
+     | prod "\\" unary  -> ldiv
 
 ?unary: power
       | "-" unary       -> neg
@@ -66,7 +67,8 @@ MAX_LENGTH = 100_000  # characters; longer text is refused before parsing
 MAX_DEPTH = 400
 
 _TOKEN_NAMES = {
-    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "LPAR": "'('", "RPAR": "')'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "BACKSLASH": "'\\'",
+    "LPAR": "'('", "RPAR": "')'",
     "COMMA": "','", "CIRCUMFLEX": "'^'", "QUOTE": "'''", "NUMBER": "a number", "NAME": "a name",
     "__ANON_0": "'.*'", "__ANON_1": "'./'", "__ANON_2": "'.^'", "$END": "end of input",
 }

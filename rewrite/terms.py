@@ -61,6 +61,9 @@ OPS: dict[str, OpInfo] = {
         _op("epow", 2, "EPow", _R0, _C0),
         _op("epows", 2, "EPowS", _R0, _C0),
         _op("fn", 1, "Fn", _R0, _C0, "name"),
+        # column-wise: each column exp(x)/sum(exp(x)), and log(sum(exp(x))) (1×n)
+        _op("softmax", 1, "Softmax", _R0, _C0),
+        _op("logsumexp", 1, "Logsumexp", _ONE, _C0),
         _op("sum", 1, "Sum", _ONE, _ONE),
         _op("norm2", 1, "Norm2", _ONE, _ONE),
         _op("fro2", 1, "Fro2", _ONE, _ONE),

@@ -12,6 +12,7 @@ nonterminal drawn below depth 0, or once the objective's operator budget is spen
     objective := S                                  -- drawn again while X is absent
 
     S   (1×1) := tr(M_{n×n}) | tr(E_{n×n}) | tr(M_{r×c}*M_{c×r}) | det(SPD) | logdet(SPD)
+               | mean(M) | norm1(M) | logsumexp(M_{n×1}) | trace(M_{n×n})
                | sum(M) | sum(E) | sum(diag(E_{n×n})) | sum(diag(M_{n×n})) | fro2(M)
                | sum(H) | sum(diag(H_{n×n})) | sum(E) with E of X's shape
                | norm2sq(M) | norm2(POS_{n×1}) | norm2(vec(POS)) | u'*M*v | M_{1×n}*M_{n×1}
@@ -24,6 +25,13 @@ nonterminal drawn below depth 0, or once the objective's operator budget is spen
                | square only: inv(SPD) | inv(inv(SPD)) | SPD^-1 | M^2 | M^3 | diag(diag(M))
                |              diag(M_{r×1}) | eye(r)
                | column only: diag(M_{r×r}) | vec(M_{p×q}) with p·q = r | ones(r)
+               | ML
+    ML  (r×c) := relu(M) | step(M) | max(M, M) | min(M, M) | max(M, t) | min(M, 0) | softmax(M)
+               | transpose(M_{c×r}) | SPD_{r×r} \\ M | M / SPD_{c×c}
+               | sum(M_{k×c}, 1) (1×c; else M + it) | sum(M_{r×k}, 2) (r×1; else M .* it) | mean likewise
+               | logsumexp(M_{k×c}) (1×c) | M - logsumexp(M)  (log-softmax, expanded)
+               | r, c > 1 (implicit expansion): M + M_{1×c} | M ./ POS_{1×c} | M .* M_{r×1}
+               |                                | M_{r×1} - M_{1×c}
     E   (r×c) := f(M) for f in sin cos tanh sigmoid softplus abs sign | exp(B) | M .* M
                | M ./ POS | log(POS) | sqrt(POS) | POS .^ a (a in 2, 3, 0.5, -1, 1.5)
                | POS .^ B | POS .^ B_{1×1}
@@ -174,6 +182,7 @@ class Gen:
             kinds += ["diagv", "vec"]
         if (r, c) == (1, 1):
             kinds += ["scalar", "scalar"]
+        kinds += ["ml", "ml", "ml"]
         kind = self.note("M", self.pick(kinds))
         m = lambda rr, cc: self.mat(rr, cc, d - 1)  # noqa: E731
         if kind == "leaf":
@@ -231,12 +240,54 @@ class Gen:
             return f"diag(diag({m(r, r)}))"
         if kind == "diagvec":
             return f"diag({m(r, 1)})"
+        if kind == "ml":
+            return self.ml(r, c, d)
         if kind == "diagv":
             return f"diag({m(r, r)})"
         if kind == "vec":
             p, q = self.pick(factor_pairs(r))
             return f"vec({m(p, q)})"
         return self.scalar(d - 1)
+
+    def ml(self, r: int, c: int, d: int) -> str:
+        """An r×c construct of the ML additions: relu (or step), max/min, softmax, transpose(),
+        the solves, sums and means along a dimension, logsumexp, implicit expansion."""
+        m = lambda rr, cc: self.mat(rr, cc, d - 1)  # noqa: E731
+        kinds = ["relu", "step", "max", "min", "softmax", "softmax", "transpose", "ldiv", "rdiv", "sumk",
+                 "meank", "lse"]
+        if r > 1 and c > 1:
+            kinds += ["expand"] * 3
+        kind = self.note("ML", self.pick(kinds))
+        k = self.size()
+        if kind in ("relu", "step"):
+            return f"{kind}({m(r, c)})"
+        if kind in ("max", "min"):
+            other = m(r, c) if self.pick([True, False]) else self.pick([self.const(1, 1), "0", "0.5"])
+            return f"{kind}({m(r, c)}, {other})"
+        if kind == "softmax":
+            return f"softmax({m(r, c)})"
+        if kind == "transpose":
+            return f"transpose({m(c, r)})"
+        if kind == "ldiv":
+            return f"({self.spd(r, d - 1)} \\ {m(r, c)})"
+        if kind == "rdiv":
+            return f"({m(r, c)} / {self.spd(c, d - 1)})"
+        if kind in ("sumk", "meank"):  # 1×c or r×1 itself, else expanded over r×c
+            f = kind[:-1]
+            if r == 1 or (c > 1 and self.pick([True, False])):
+                row = f"{f}({m(k, c)}, 1)"
+                return row if r == 1 else f"({m(r, c)} + {row})"
+            col = f"{f}({m(r, k)}, 2)"
+            return col if c == 1 else f"({m(r, c)} .* {col})"
+        if kind == "lse":  # a row itself, else log-softmax: M - logsumexp(M), expanded
+            return f"logsumexp({m(k, c)})" if r == 1 else f"({m(r, c)} - logsumexp({m(r, c)}))"
+        form = self.pick(["row", "col", "outer"])  # (sumk, meank and lse expand too)
+        if form == "row":
+            return f"({m(r, c)} + {m(1, c)})" if self.pick([True, False]) else \
+                f"({m(r, c)} ./ {self.pos(1, c, d - 1)})"
+        if form == "col":
+            return f"({m(r, c)} .* {m(r, 1)})"
+        return f"({m(r, 1)} - {m(1, c)})"
 
     def ew(self, r: int, c: int, d: int) -> str:
         """An elementwise function, Hadamard product or quotient, or power, r×c."""
@@ -313,7 +364,8 @@ class Gen:
                                          "logdet", "sum", "sum-diag-ew", "sum-diag", "fro2",
                                          "norm2sq", "norm2", "norm2-vec", "quad", "inner", "add",
                                          "sub", "neg", "mul", "pow2", "sqrt", "log", "mat", "ew",
-                                         "sum-had", "sum-diag-had", "sum-ew-x"]))
+                                         "sum-had", "sum-diag-had", "sum-ew-x", "det", "ml-s",
+                                         "ml-s", "ml-s"]))
         if kind == "tr":
             return f"tr({m(n, n)})"
         if kind == "tr-ew":
@@ -368,6 +420,15 @@ class Gen:
             return f"log({self.pos(1, 1, d - 1)})"
         if kind == "mat":
             return m(1, 1)
+        if kind == "ml-s":
+            form = self.note("MLS", self.pick(["mean", "norm1", "lse", "trace"]))
+            if form == "mean":
+                return f"mean({m(r, c)})"
+            if form == "norm1":
+                return f"norm1({m(r, c)})"
+            if form == "lse":
+                return f"logsumexp({m(n, 1)})"
+            return f"trace({m(n, n)})"
         return self.ew(1, 1, d)
 
 
@@ -430,9 +491,13 @@ def objectives(draw, max_depth: int = 6, max_ops: int = 12, seeded: bool = True,
 ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "S": ("tr-ew", "sum-ew", "div", "tr", "tr-prod", "det", "logdet", "sum", "sum-diag-ew",
           "sum-diag", "fro2", "norm2sq", "norm2", "norm2-vec", "quad", "inner", "add", "sub", "neg",
-          "mul", "pow2", "sqrt", "log", "mat", "ew", "sum-had", "sum-diag-had", "sum-ew-x"),
+          "mul", "pow2", "sqrt", "log", "mat", "ew", "sum-had", "sum-diag-had", "sum-ew-x", "ml-s"),
     "M": ("ew", "mul", "bcast", "scale", "add", "sub", "neg", "t", "num", "kron", "leaf", "inv",
-          "mpow", "diagm", "diagvec", "pinv", "t3", "inv2", "diagv", "vec", "scalar"),
+          "mpow", "diagm", "diagvec", "pinv", "t3", "inv2", "diagv", "vec", "scalar", "ml"),
+    # the ML additions (their desugared forms leave no operator of their own in the term)
+    "ML": ("relu", "step", "max", "min", "softmax", "transpose", "ldiv", "rdiv", "sumk", "meank",
+           "lse", "expand"),
+    "MLS": ("mean", "norm1", "lse", "trace"),
     "E": ("hdiv", "had", "fn", "exp", "log", "abs", "sqrt", "epows", "epow", "epow-s", "softplus",
           "sign", "fn-x"),
     "H": ("had", "hdiv"),

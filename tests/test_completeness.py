@@ -20,8 +20,9 @@ INTERNAL = {"pvar", "d", "grad", "adj", "jac"}
 #: is an UnsupportedError naming it (tested below)
 NOT_DIFFERENTIABLE = {"kront"}
 #: the argument positions of each operator that the differential of a well-typed input can
-#: occupy (d-hdiv never leaves a differential in a denominator; f(E), inv(E), det(E), E^k and
-#: the norms are expanded by their differential rules, so a differential is never inside them)
+#: occupy (d-hdiv never leaves a differential in a denominator; f(E), inv(E), det(E), E^k,
+#: softmax(E), logsumexp(E) and the norms are expanded by their differential rules, so a
+#: differential is never inside them)
 LINEAR_POSITIONS = {"add": (0, 1), "mul": (0, 1), "scale": (0, 1), "had": (0, 1), "hdiv": (0,),
                     "t": (0,), "tr": (0,), "sum": (0,), "diag": (0,), "diagv": (0,), "vec": (0,),
                     "kron": (0, 1)}
@@ -67,7 +68,8 @@ def test_every_linear_position_has_an_adjoint_rule():
 
 def test_the_tables_above_name_every_operator():
     """A new operator must be placed in one of the tables, or these tests would not see it."""
-    nonlinear = {"det", "logdet", "inv", "mpow", "epow", "epows", "fn", "norm2", "fro2"}
+    nonlinear = {"det", "logdet", "inv", "mpow", "epow", "epows", "fn", "norm2", "fro2", "softmax",
+                 "logsumexp"}
     named = LEAVES | INTERNAL | NOT_DIFFERENTIABLE | set(LINEAR_POSITIONS) | nonlinear
     assert set(OPS) <= named, sorted(set(OPS) - named)
 

@@ -128,3 +128,26 @@ def test_a_non_scalar_objective_names_the_undeclared_variables():
     assert "lam was not declared" in msg and "--shape lam=" in msg and "wrap it" not in msg
     with pytest.raises(rw.ShapeError, match="wrap it in tr"):
         rw.gradient("A*x", "x", {"x": (3,), "A": (2, 3)})
+
+
+@pytest.mark.parametrize("text, position, hint", [
+    ("sum(sigmod(X))", (1, 5), "did you mean sigmoid"),
+    ("norm(X*w)", (1, 1), "norm in other tools is norm2"),
+    ("sum(frobenius(X))", (1, 5), "fro2"),
+    ("sum(foo(X))", (1, 5), "known functions: abs, "),
+])
+def test_an_unknown_function_gets_a_next_step(text, position, hint, capsys):
+    with pytest.raises(rw.UnsupportedError) as info:
+        rw.gradient(text, "X", {"X": (3, 2), "w": (2,)})
+    assert info.value.position == position and hint in info.value.message
+    assert "function " in info.value.message and "docs/rules.md" in info.value.message  # how to declare
+    assert main(["grad", text, "--wrt", "X", "--shape", "X=3,2", "--shape", "w=2"]) == 2
+    err = capsys.readouterr().err
+    assert hint in err and "Traceback" not in err
+
+
+def test_equivalent_is_an_alias_of_equiv(capsys):
+    assert main(["equivalent", "tr(A*B)", "tr(B*A)", "--shape", "A=2,3", "--shape", "B=3,2"]) == 0
+    assert capsys.readouterr().out.strip() == "true"
+    assert main(["equivalent", "A*B", "B*A", "--shape", "A=2,2", "--shape", "B=2,2"]) == 0
+    assert capsys.readouterr().out.strip() == "false"

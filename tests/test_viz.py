@@ -1,11 +1,15 @@
-"""viz: the e-graph as networkx agrees with the Report; pictures and pages render."""
+"""viz: the e-graph as networkx agrees with the Report; the pictures (laid out by Graphviz), the
+DOT, JSON and GraphML carry the ids, shapes, terms and rules, the extracted term is what is
+highlighted, a failed derivation is still drawn, and the HTML page lays itself out in a browser."""
 
 import html
 import json
+import os
 import re
 import shutil
 import struct
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from fractions import Fraction
@@ -27,7 +31,10 @@ CASES = [("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}),
          ("sum(log(1 + exp(-y .* (X*w))))", "w", {"X": (5, 3), "w": (3,), "y": (5,)}),
          ("logdet(X)", "X", {"X": (3, 3)})]
 SPD = {"logdet(X)": {"X"}}  # variables drawn positive definite for the numeric checks
-HIGHLIGHT, PLAIN = "#d62728", "#1f77b4"  # the extracted term's colour, other e-nodes'
+HIGHLIGHT, STUCK = "#d62728", "#ff7f0e"  # the extracted term's colour, the stuck construct's
+FAIL = ("sum(kront(A, X))", "X", {"A": (2, 2), "X": (2, 2)})  # no rule differentiates kront
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz's dot is not installed (apt-get install graphviz)")
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
@@ -102,7 +109,7 @@ def test_extracted_term_is_present_and_connected(result):
 
 def test_labels_name_the_operators_and_leaves(result):
     """The e-nodes' labels: the operators of the derivation (d, grad, the objective's own) and
-    its leaves, the variables by name."""
+    its leaves, the variables by name; what a drawing shows is the symbol or the leaf itself."""
     G = viz.egraph_graph(result)
     labels = Counter(d["label"] for _, d in G.nodes(data=True) if d["kind"] == "enode")
     names = sorted(result.objective.variables)
@@ -115,18 +122,67 @@ def test_labels_name_the_operators_and_leaves(result):
         if d["kind"] == "enode":
             kids = [k for _, _, k in G.out_edges(n, data="kind") if k == "child"]
             assert (d["label"].startswith(("var(", "num(", "eye(", "ones(", "fill("))) == (not kids)
-            assert d["symbol"] == viz.graph.SYMBOLS.get(d["op"], d["label"])
+            assert d["symbol"] == viz.graph.symbol(d["op"], d["label"])
+            if d["op"] == "var":
+                assert d["symbol"] in names or d["symbol"] == result.wrt
+            assert d["children"].split() == [G.nodes[c]["id"] for c in _children(G, n)]
 
 
-def test_view_caps_the_classes(result):
+def _children(G, node):
+    return [v for _, v, e in sorted(G.out_edges(node, data=True), key=lambda x: x[2].get("index", 0))
+            if e["kind"] == "child"]
+
+
+def test_short_ids_and_class_terms(result):
+    """Classes are c0 (the root), c1, … breadth first; e-nodes n0, n1, … by class; a class's
+    term is what it extracts to (the extracted term's own subterms on the extracted path)."""
     G = viz.egraph_graph(result)
-    part = viz.view(G, 10)
-    assert viz.counts(part)[0] == min(10, viz.counts(G)[0])
-    # the part starts at the root and keeps every e-node of each class it keeps
-    assert ("class", G.graph["root"]) in part
-    for c, d in part.nodes(data=True):
+    classes = [d for _, d in G.nodes(data=True) if d["kind"] == "eclass"]
+    nodes = [d for _, d in G.nodes(data=True) if d["kind"] == "enode"]
+    assert sorted(int(d["id"][1:]) for d in classes) == list(range(len(classes)))
+    assert sorted(int(d["id"][1:]) for d in nodes) == list(range(len(nodes)))
+    assert all(d["id"].startswith("c") for d in classes) and all(d["id"].startswith("n") for d in nodes)
+    assert G.graph["root"] == "c0" and G.nodes[("class", "c0")]["term"] == G.graph["extracted"]
+    # the shape of every class is known, and every extracted class's term parses back to a term
+    # of that shape
+    shapes = {v: (str(r), str(c)) for v, (r, c) in result.objective.shapes.items()} \
+        if hasattr(result.objective, "shapes") else {}
+    for d in classes:
+        assert d["rows"] != "?" and d["cols"] != "?", d
+        if d["extracted"]:
+            assert "…" not in d["term"] and "dX" not in d["term"]
+    for d in nodes:
+        if d["op"] == "var":
+            c = G.nodes[("class", d["eclass"])]
+            assert c["term"] == d["symbol"]
+            if d["symbol"] in shapes:
+                assert (c["rows"], c["cols"]) == shapes[d["symbol"]]
+
+
+def test_view_focuses_on_the_extracted_term(result):
+    """By default the extracted term's classes and their neighbours (children of their
+    e-nodes, classes pointing into them), capped; --all: every class, nearest the root first."""
+    G = viz.egraph_graph(result)
+    term = {c for c, d in G.nodes(data=True) if d["kind"] == "eclass" and d["extracted"]}
+    near = set()
+    for c in term:
+        for en in G.successors(c):
+            near.update(G.successors(en))
+        for en in G.predecessors(c):
+            near.update(G.predecessors(en))
+    part = viz.view(G, 0)
+    drawn = {c for c, d in part.nodes(data=True) if d["kind"] == "eclass"}
+    assert drawn == term | near and part.graph["focus"] == "term"
+    assert part.graph["total"] == viz.counts(G)[0]
+    assert viz.counts(viz.view(G, 0, whole=True)) == viz.counts(G)
+    capped = viz.view(G, 10)
+    kept = {c for c, d in capped.nodes(data=True) if d["kind"] == "eclass"}
+    assert len(kept) == min(10, len(drawn)) and ("class", "c0") in kept
+    assert kept <= term or term <= kept  # the extracted term's classes come first
+    for c, d in capped.nodes(data=True):
         if d["kind"] == "eclass":
-            assert part.out_degree(c) == G.out_degree(c) == d["size"]
+            assert capped.out_degree(c) == G.out_degree(c) == d["size"]  # all its e-nodes
+    assert viz.counts(viz.view(G, 7, whole=True))[0] == 7
 
 
 def _enodes(G, extracted=None):
@@ -139,6 +195,52 @@ def _eclasses(G, extracted=None):
             and (extracted is None or d["extracted"] == extracted)]
 
 
+def _marked_edges(G) -> set[str]:
+    """The child edges of the extracted term, by the ids the DOT and SVG give them."""
+    return {f"{u[1]}-{v[1]}-{e['index']}" for u, v, e in G.edges(data=True)
+            if e["kind"] == "child" and G.nodes[u]["extracted"] and G.nodes[v]["extracted"]}
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_groups(svg_text: str) -> dict[str, dict]:
+    """Graphviz SVG: element id → its class (cluster, node, edge), outline colour and texts."""
+    out = {}
+    for g in ET.fromstring(svg_text).iter(f"{SVG}g"):
+        kind = (g.get("class") or "").split(" ")[0]  # the page adds "sel" to the clicked one
+        if kind not in ("cluster", "node", "edge"):
+            continue
+        shape = next((x for x in g if x.tag in (f"{SVG}path", f"{SVG}polygon")), None)
+        # a node or cluster's outline is its first path/polygon, inside an <a> when tooltipped
+        if shape is None:
+            shape = next((x for x in g.iter() if x.tag in (f"{SVG}path", f"{SVG}polygon")), None)
+        texts = [(t.text or "").replace("\xa0", " ").strip() for t in g.iter(f"{SVG}text")]
+        out[g.get("id")] = {"kind": kind, "stroke": shape.get("stroke") if shape is not None else None,
+                            "texts": [t for t in texts if t]}
+    return out
+
+
+def check_svg(G, svg_text: str) -> None:
+    """Every class drawn with its id, shape and (shortened) term, every e-node with its symbol,
+    id and rule; the highlighted outlines are exactly the extracted term's classes, e-nodes and
+    edges."""
+    groups = svg_groups(svg_text)
+    for d in _eclasses(G):
+        texts = groups[d["id"]]["texts"]
+        assert groups[d["id"]]["kind"] == "cluster"
+        assert d["id"] in texts and viz.dot.shape_text(d) in texts, (d["id"], texts)
+        assert viz.dot.shorten(d["term"]) in texts, (d["term"], texts)
+    for d in _enodes(G):
+        texts = groups[d["id"]]["texts"]
+        assert [d["symbol"], d["id"], d["rule"]] == texts[:3], (d, texts)
+    red = {i for i, g in groups.items() if g["stroke"] == HIGHLIGHT}
+    want = {d["id"] for d in _eclasses(G, True) if not d["stuck"]} | \
+        {d["id"] for d in _enodes(G, True) if not d["stuck"]} | _marked_edges(G)
+    assert red == want
+
+
+@needs_dot
 def test_files(result, tmp_path):
     G = viz.view(viz.egraph_graph(result), 40)
     classes, enodes = viz.counts(G)
@@ -146,74 +248,94 @@ def test_files(result, tmp_path):
     assert 0 < marked_classes < classes and 0 < marked_nodes < enodes
     for ext in ("png", "svg", "dot", "graphml", "json", "html"):
         viz.write(G, tmp_path / f"g.{ext}")
-    # PNG: drawn, with the extracted term in the highlight colour and the rest in the plain one
+    # PNG: drawn by dot, the extracted term in the highlight colour
     w, h = struct.unpack(">II", (tmp_path / "g.png").read_bytes()[16:24])
     assert w > 300 and h > 200
     import matplotlib.image
 
     rgb = np.round(matplotlib.image.imread(tmp_path / "g.png")[..., :3] * 255).astype(int)
-    for colour in (HIGHLIGHT, PLAIN):
-        want = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
-        assert (np.abs(rgb - want).sum(axis=-1) <= 6).sum() > 20, f"no {colour} in the PNG"
-    # SVG: one text per e-node, its symbol (matplotlib keeps each text as a comment), and the
-    # title naming the classes drawn and the extracted term
+    want = [int(HIGHLIGHT[i:i + 2], 16) for i in (1, 3, 5)]
+    assert (np.abs(rgb - want).sum(axis=-1) <= 6).sum() > 200, "no highlight in the PNG"
+    # SVG: the labels (ids, shapes, terms, rules) and the highlight, element by element; the
+    # caption names what is drawn and the extracted term
     svg = (tmp_path / "g.svg").read_text()
-    assert ET.parse(tmp_path / "g.svg").getroot().tag.endswith("svg")
-    texts = re.findall(r"<!-- (.*?) -->", svg)
-    title = html.unescape(texts[-1])
-    part = "part of " if G.graph.get("truncated") else ""
-    assert title == f"e-graph ({part}{classes} e-classes); extracted: {G.graph['extracted']}"
-    assert Counter(html.unescape(t) for t in texts[:-1]) == Counter(d["symbol"] for d in _enodes(G))
-    assert HIGHLIGHT in svg and PLAIN in svg
-    # DOT: a cluster per class (its id and shape), a box per e-node labelled with its symbol;
-    # the extracted classes and e-nodes in the highlight colour
+    check_svg(G, svg)
+    assert "Generated by graphviz" in svg
+    assert f"extracted: {G.graph['extracted']}"[:60] in html.unescape(svg)
+    # DOT: a cluster per class with its id, shape and term (whole in the tooltip), a box per
+    # e-node with its id and rule, an edge per child (to the child's cluster)
     dot = (tmp_path / "g.dot").read_text()
     assert dot.startswith("digraph") and dot.count("subgraph cluster_") == classes
-    assert dot.count("tooltip=") == enodes and "[input]" in dot
     for d in _eclasses(G):
-        assert f'label="{d["id"]} {d["rows"]}×{d["cols"]}"' in dot
-    assert len(re.findall(rf'subgraph cluster_\w+ {{ label="[^"]*"; color="{HIGHLIGHT}";', dot)) \
-        == marked_classes
-    assert dot.count(f'color="{HIGHLIGHT}", tooltip=') == marked_nodes
-    boxes = Counter(re.findall(r'\[label="((?:[^"\\]|\\.)*)", color=', dot))
-    assert boxes == Counter(d["symbol"].replace("\\", "\\\\").replace('"', '\\"') for d in _enodes(G))
-    assert sum(1 for line in dot.splitlines() if " -> " in line) == sum(
+        assert f"subgraph cluster_{d['id']} {{" in dot
+        assert f'tooltip="{d["id"]} {d["rows"]}×{d["cols"]}: ' \
+               f'{d["term"].replace(chr(34), chr(92) + chr(34))}"' in dot
+    for d in _enodes(G):
+        line = next(x for x in dot.splitlines() if x.strip().startswith(f'{d["id"]} [id="{d["id"]}"'))
+        assert f'{html.escape(d["rule"])}</FONT>' in line and f'made by {d["rule"]}' in line
+        assert (f'color="{HIGHLIGHT}"' in line) == d["extracted"]
+    assert sum(1 for line in dot.splitlines() if " -> " in line and "stub_" not in line) == sum(
         1 for *_, k in G.edges(data="kind") if k == "child")
-    # GraphML: every node with its attributes, every edge, the extracted term
+    # GraphML: every node with its attributes under its short id, every edge
     H = nx.read_graphml(tmp_path / "g.graphml")
     assert H.number_of_nodes() == G.number_of_nodes()
     assert H.number_of_edges() == G.number_of_edges()
     assert H.graph["extracted"] == G.graph["extracted"] and H.graph["root"] == G.graph["root"]
     for n, d in G.nodes(data=True):
-        got = H.nodes[f"{n[0]}:{n[1]}"]
-        keys = ("kind", "id", "extracted") + (("op", "label", "eclass", "rule") if d["kind"] == "enode"
-                                              else ("rows", "cols", "size"))
+        got = H.nodes[n[1]]
+        keys = ("kind", "id", "extracted") + (("op", "label", "eclass", "rule", "children")
+                                              if d["kind"] == "enode" else ("rows", "cols", "size", "term"))
         assert {k: got[k] for k in keys} == {k: d[k] for k in keys}, n
-    # JSON: node-link data with the same nodes, links and graph attributes
+    # JSON: node-link data under the drawing's ids; the highlighted nodes are the extracted term
     data = json.loads((tmp_path / "g.json").read_text())
     assert {"directed", "multigraph", "graph", "nodes", "links"} <= set(data)
     assert len(data["nodes"]) == G.number_of_nodes() and len(data["links"]) == G.number_of_edges()
-    assert data["graph"]["extracted"] == G.graph["extracted"]
-    assert data["graph"]["root"] == G.graph["root"]
-    assert Counter((x["kind"], x["extracted"]) for x in data["nodes"]) == Counter(
-        (d["kind"], d["extracted"]) for _, d in G.nodes(data=True))
-    assert Counter(x["label"] for x in data["nodes"] if x["kind"] == "enode") == Counter(
-        d["label"] for d in _enodes(G))
-    assert Counter(x["kind"] for x in data["links"]) == Counter(k for *_, k in G.edges(data="kind"))
-    # HTML: the classes and e-nodes, the extracted ones marked, the data behind the clicks
+    assert data["graph"]["extracted"] == G.graph["extracted"] and data["graph"]["root"] == "c0"
+    by_id = {x["id"]: x for x in data["nodes"]}
+    assert {i for i, x in by_id.items() if x["extracted"]} == \
+        {d["id"] for d in _eclasses(G, True) + _enodes(G, True)}
+    for d in _eclasses(G):
+        assert by_id[d["id"]]["term"] == d["term"] and by_id[d["id"]]["rows"] == d["rows"]
+    assert Counter(x["rule"] for x in data["nodes"] if x["kind"] == "enode") == Counter(
+        d["rule"] for d in _enodes(G))
+    # HTML: one file (the vendored Graphviz inlined, nothing fetched), the DOT and the data
+    # behind the panel under the same ids
     page = (tmp_path / "g.html").read_text()
-    assert page.count('"rule": "') == enodes
-    assert "http://" not in page.replace("http://www.w3.org", "") and "<script src" not in page
-    assert page.count('class="eclass') == classes
-    assert page.count('class="eclass hl"') == marked_classes
-    assert page.count('class="enode hl"') == marked_nodes
-    assert f"<code>{html.escape(G.graph['extracted'])}</code>" in page
+    assert "<script src" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    assert "const Graphviz = " in page and 'type="module"' in page
+    dot_in_page = re.search(r'id="egraph-dot">(.*?)</script>', page, re.S).group(1)
+    assert dot_in_page.replace("<\\/", "</") == viz.to_dot(G, caption=False)
     payload = json.loads(re.search(r'id="egraph-data">(.*?)</script>', page, re.S).group(1)
                          .replace("<\\/", "</"))
     assert set(payload["classes"]) == {d["id"] for d in _eclasses(G)}
+    assert payload["root"] == "c0" and payload["steps"] == G.graph["steps"]
     for d in _eclasses(G):
         shown = payload["classes"][d["id"]]
-        assert shown["shape"] == f"{d['rows']}×{d['cols']}" and len(shown["nodes"]) == d["size"]
+        assert shown["shape"] == f"{d['rows']}×{d['cols']}" and shown["term"] == d["term"]
+        assert [n["id"] for n in shown["nodes"]] == [e[1] for e in viz.dot.members(G, ("class", d["id"]))]
+        for n in shown["nodes"]:
+            e = G.nodes[("node", n["id"])]
+            assert (n["rule"], n["extracted"], n["children"]) == (e["rule"], e["extracted"],
+                                                                 e["children"].split())
+
+
+def test_dot_falls_back_to_matplotlib(tmp_path, capsys, monkeypatch):
+    """Without Graphviz's dot, PNG/SVG are drawn by matplotlib, with a note on stderr."""
+    monkeypatch.setattr(viz.render, "dot_binary", lambda: None)
+    g = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)}, keep_egraph=True)
+    G = viz.view(viz.egraph_graph(g), 12)
+    assert viz.draw(G, tmp_path / "g.png") == "matplotlib"
+    assert "dot was not found" in capsys.readouterr().err
+    w, h = struct.unpack(">II", (tmp_path / "g.png").read_bytes()[16:24])
+    assert w > 300 and h > 200
+    viz.draw(G, tmp_path / "g.svg")
+    texts = [html.unescape(t) for t in re.findall(r"<!-- (.*?) -->", (tmp_path / "g.svg").read_text())]
+    lines = "\n".join(texts).splitlines()
+    for d in _eclasses(G):  # each class box: id, shape, term, then its e-nodes with their rules
+        assert f"{d['id']} {d['rows']}×{d['cols']}: {viz.dot.shorten(d['term'], 24)}" in lines
+        for en in viz.dot.members(G, ("class", d["id"])):
+            e = G.nodes[en]
+            assert f"{e['id']} {e['symbol']}  [{e['rule']}]" in lines
 
 
 def test_enodes_carry_the_rule_that_made_them(result):
@@ -269,21 +391,82 @@ def test_without_egraph_is_a_clear_error():
         viz.egraph_graph(g)
 
 
+@pytest.fixture(scope="module")
+def failure():
+    expr, wrt, shapes = FAIL
+    with pytest.raises(rw.UnsupportedError) as info:
+        rw.gradient(expr, wrt, shapes, keep_egraph=True, steps=True)
+    return info.value
+
+
+def test_failure_graph(failure):
+    """A failed derivation's error carries its e-graph: the root class highlighted with what
+    it holds now, the construct the error names marked stuck, the steps so far."""
+    assert failure.session is not None
+    G = viz.egraph_graph(failure)
+    assert viz.counts(G) == (failure.report.eclasses, failure.report.enodes)
+    assert G.graph["error"].startswith("unsupported: no rule differentiates kront")
+    assert G.graph["extracted"] == "grad(sum(d(kront(A, X))), d(X))"
+    root = G.nodes[("class", G.graph["root"])]
+    assert root["extracted"] and root["term"] == "grad(sum(d(kront(A, X))), dX)"
+    stuck = [d for _, d in G.nodes(data=True) if d["stuck"]]
+    assert {(d["kind"], d.get("term") or d["op"]) for d in stuck} == {("eclass", "kront(A, X)"),
+                                                                   ("enode", "d")}
+    assert G.graph["stuck"] == next(d["id"] for d in stuck if d["kind"] == "eclass")
+    assert G.graph["steps"][0].split()[:3] == ["1", "df", "="]
+    with pytest.raises(ValueError, match="no e-graph"):
+        viz.egraph_graph(rw.UnsupportedError("no session"))
+
+
+def test_failure_view_cli(tmp_path, capsys):
+    """tracegrad viz on a derivation that fails: the picture is written anyway, the error is
+    on stderr, the exit code is 2."""
+    expr, wrt, shapes = FAIL
+    base = ["viz", expr, "--wrt", wrt] + [a for v, s in shapes.items()
+                                          for a in ("--shape", f"{v}={s[0]},{s[1]}")]
+    for ext in ("json", "html") + (("svg",) if shutil.which("dot") else ()):
+        out = tmp_path / f"f.{ext}"
+        assert main(base + ["-o", str(out)]) == 2
+        got = capsys.readouterr()
+        assert "unsupported error: no rule differentiates kront(·, ·) (in kront(A, X))" in got.err
+        assert got.out.startswith(f"{out}: ") and "derivation failed" in got.out
+        assert out.exists()
+    data = json.loads((tmp_path / "f.json").read_text())
+    by_id = {x["id"]: x for x in data["nodes"]}
+    assert data["graph"]["error"].startswith("unsupported: ")
+    stuck = data["graph"]["stuck"]
+    assert by_id[stuck]["term"] == "kront(A, X)" and by_id[stuck]["stuck"]
+    assert by_id[data["graph"]["root"]]["extracted"]
+    page = (tmp_path / "f.html").read_text()
+    assert "The derivation failed" in page and "no rule differentiates kront" in page
+    if shutil.which("dot"):
+        svg = (tmp_path / "f.svg").read_text()
+        groups = svg_groups(svg)
+        assert groups[stuck]["stroke"] == STUCK and "4×4  stuck" in groups[stuck]["texts"]
+        assert groups[data["graph"]["root"]]["stroke"] == HIGHLIGHT
+        assert "derivation failed: unsupported: no rule differentiates" in html.unescape(svg)
+    # errors before there is an e-graph are plain errors: nothing is written
+    assert main(["viz", "tr(X", "--wrt", "X", "-o", str(tmp_path / "p.json")]) == 2
+    assert "parse error" in capsys.readouterr().err and not (tmp_path / "p.json").exists()
+
+
 def test_cli(tmp_path, capsys):
-    out = tmp_path / "e.svg"
     shapes = {"X": (3, 2), "A": (3, 3)}
-    assert main(["viz", "tr(X'*A*X)", "--wrt", "X", "--shape", "X=3,2", "--shape", "A=3,3",
-                 "-o", str(out), "--history"]) == 0
-    assert out.exists() and (tmp_path / "e.history.png").exists()
-    line = capsys.readouterr().out.strip()
-    m = re.fullmatch(rf"{re.escape(str(out))}: (\d+) of (\d+) e-classes; gradient (.+)", line)
-    assert m, line
-    drawn, total, gradient = int(m.group(1)), int(m.group(2)), m.group(3)
     same = rw.gradient("tr(X'*A*X)", "X", shapes, keep_egraph=True)
-    assert total == same.report.eclasses and drawn == min(60, total)  # --max-classes 60
-    check_gradient_text("tr(X'*A*X)", "X", shapes, gradient)  # the gradient printed, by value
-    title = _svg_texts(out)[-1]
-    assert title.startswith("e-graph (") and f"{drawn} e-classes); extracted: " in title
+    G = viz.egraph_graph(same)
+    for opts, part in ((["--history"], viz.view(G)), (["--all", "--max-classes", "0"], G)):
+        out = tmp_path / "e.json"
+        assert main(["viz", "tr(X'*A*X)", "--wrt", "X", "--shape", "X=3,2", "--shape", "A=3,3",
+                     "-o", str(out), *opts]) == 0
+        line = capsys.readouterr().out.strip()
+        m = re.fullmatch(rf"{re.escape(str(out))}: (\d+) of (\d+) e-classes; gradient (.+)", line)
+        assert m, line
+        drawn, total, gradient = int(m.group(1)), int(m.group(2)), m.group(3)
+        assert total == same.report.eclasses and drawn == viz.counts(part)[0]
+        check_gradient_text("tr(X'*A*X)", "X", shapes, gradient)  # the gradient printed, by value
+        data = json.loads(out.read_text())
+        assert {x["id"] for x in data["nodes"] if x["kind"] == "eclass"} == \
+            {d["id"] for d in _eclasses(part)}
     w, h = struct.unpack(">II", (tmp_path / "e.history.png").read_bytes()[16:24])
     assert (w, h) == (1800, 450)  # the CLI records the per-iteration matches
     assert main(["viz", "tr(A*X)", "--wrt", "X", "-o", str(tmp_path / "s.dot"), "--steps"]) == 0
@@ -303,17 +486,105 @@ def _browser():
     return None
 
 
-@pytest.mark.skipif(_browser() is None, reason="no headless browser installed")
+def rendered_dom(page, tmp_path, timeout: float = 60.0) -> str:
+    """The page's DOM once its script has laid the graph out (``data-rendered`` or
+    ``data-error`` set on the body), read from headless Chromium over the DevTools protocol on
+    a pipe (fds 3 and 4 of the browser): the WebAssembly layout is asynchronous, so the
+    browser is polled in real time rather than dumped at load."""
+    cmd_r, cmd_w = os.pipe()
+    res_r, res_w = os.pipe()
+
+    def child():  # the browser reads commands on fd 3 and writes answers on fd 4
+        a, b = os.dup(cmd_r), os.dup(res_w)
+        os.dup2(a, 3)
+        os.dup2(b, 4)
+
+    proc = subprocess.Popen([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
+                             "--remote-debugging-pipe", "--window-size=1400,900",
+                             f"--user-data-dir={tmp_path / 'chromium'}", page.as_uri()],
+                            preexec_fn=child, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    os.close(cmd_r)
+    os.close(res_w)
+    state = {"buf": b"", "id": 0}
+
+    def call(method, params=None, session=None):
+        state["id"] += 1
+        msg = {"id": state["id"], "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(cmd_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in state["buf"]:
+                chunk = os.read(res_r, 1 << 16)
+                assert chunk, "the browser closed its DevTools pipe"
+                state["buf"] += chunk
+            line, state["buf"] = state["buf"].split(b"\0", 1)
+            answer = json.loads(line)
+            if answer.get("id") == state["id"]:
+                assert "error" not in answer, answer
+                return answer["result"]
+
+    def evaluate(js, session):
+        return call("Runtime.evaluate", {"expression": js, "returnByValue": True},
+                    session)["result"].get("value")
+
+    try:
+        deadline = time.monotonic() + timeout
+        pages = []
+        while not pages and time.monotonic() < deadline:
+            pages = [t for t in call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
+            time.sleep(0.05)
+        session = call("Target.attachToTarget", {"targetId": pages[0]["targetId"],
+                                                 "flatten": True})["sessionId"]
+        while time.monotonic() < deadline and not evaluate(
+                "document.body && (document.body.dataset.rendered || document.body.dataset.error)",
+                session):
+            time.sleep(0.1)
+        return evaluate("document.documentElement.outerHTML", session)
+    finally:
+        os.close(cmd_w)
+        os.close(res_r)
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless browser installed (chromium)")
 def test_html_page_in_a_headless_browser(result, tmp_path):
     G = viz.view(viz.egraph_graph(result), 40)
     page = tmp_path / "g.html"
     viz.write(G, page)
-    dom = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=60).stdout
-    # the script ran (it fills the counter) and every e-class is in the DOM
-    assert f'<span id="count">{viz.counts(G)[0]}</span>' in dom
-    assert dom.count('class="eclass') == viz.counts(G)[0]
-    # the derivation is listed, one line per step (or two when the rules wrap)
-    assert '<details open="" id="steps">' in dom
+    dom = rendered_dom(page, tmp_path)
+    classes, enodes = viz.counts(G)
+    # the WebAssembly Graphviz laid the graph out: an SVG with a group per e-node and e-class,
+    # under the drawing's ids, fitting the window (no fixed size)
+    assert f'data-rendered="{enodes}"' in dom and f'data-clusters="{classes}"' in dom, \
+        re.search(r'<span id="status">[^<]*', dom)
+    assert "data-error" not in dom
+    svg = re.search(r'<div id="view">.*?(<svg.*?</svg>)\s*</div>', dom, re.S).group(1)
+    assert re.match(r'<svg viewBox="[-\d. ]+"', svg) and "width=" not in svg[:200]
+    groups = svg_groups(svg.replace("&nbsp;", " "))
+    assert {i for i, g in groups.items() if g["kind"] == "node" and not i.startswith("stub-")} \
+        == {d["id"] for d in _enodes(G)}
+    check_svg(G, svg.replace("&nbsp;", " "))
+    # the panel shows the root class (its id, shape, term, e-nodes with rules) and the steps
+    info = re.search(r'<div id="info">(.*?)</div>', dom, re.S).group(1)
+    root = G.nodes[("class", "c0")]
+    assert info.startswith(f'<h3>c0 <span class="shape">{root["rows"]}×{root["cols"]}</span>')
+    assert html.escape(root["term"], quote=False) in info
+    for en in viz.dot.members(G, ("class", "c0")):
+        assert f"<td>{en[1]}</td>" in info and html.escape(G.nodes[en]["rule"]) in info
     assert f"Derivation ({len(G.graph['steps'])} lines)" in dom
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless browser installed (chromium)")
+def test_failure_page_in_a_headless_browser(failure, tmp_path):
+    G = viz.view(viz.egraph_graph(failure))
+    page = tmp_path / "f.html"
+    viz.write(G, page)
+    dom = rendered_dom(page, tmp_path)
+    assert f'data-rendered="{viz.counts(G)[1]}"' in dom
+    # the panel opens on the stuck class
+    info = re.search(r'<div id="info">(.*?)</div>', dom, re.S).group(1)
+    assert info.startswith(f"<h3>{G.graph['stuck']} ") and "stuck</span>" in info
+    assert "kront(A, X)" in info and 'id="error"' in dom

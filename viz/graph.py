@@ -1,28 +1,60 @@
 """An e-graph as a networkx graph: e-classes and e-nodes as nodes, edges to child e-classes.
 
+Every class and e-node gets a short id (``c0`` is the root class, then breadth first; ``n0``,
+``n1``, … in the order of their classes) that the pictures, the HTML page's panel and the JSON
+all use. A class carries its shape and the term it extracts to; an e-node its operator, its
+leaf name or number and the rule that created it.
+
 >>> import rewrite as rw
 >>> g = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)}, keep_egraph=True)
 >>> G = egraph_graph(g)
 >>> classes = [n for n, d in G.nodes(data=True) if d["kind"] == "eclass"]
 >>> len(classes) == g.report.eclasses
 True
+>>> G.graph["root"], G.nodes[("class", "c0")]["term"] == G.graph["extracted"]
+('c0', True)
 """
 
 from __future__ import annotations
 
+import re
+from collections import deque
+from fractions import Fraction
+
 import networkx as nx
 
+import rewrite as rw
 from rewrite.egraph.provenance import SORT, locate
 from rewrite.printing import to_text
-from rewrite.terms import Term
+from rewrite.steps import format_steps, from_trail
+from rewrite.terms import Term, result_shape
 
-SYMBOLS = {"add": "+", "mul": "*", "scale": "*", "had": ".*", "hdiv": "./", "t": "'",
+SYMBOLS = {"add": "+", "mul": "*", "scale": "*", "had": ".*", "hdiv": "./", "t": "(·)'",
            "mpow": "^", "epow": ".^", "epows": ".^"}
+#: operators whose label holds their attribute: the label is what the drawing shows
+LEAVES = ("var", "pvar", "num", "fn")
+#: a class term deeper than this is cut with "…" (terms that share subterms grow fast)
+TERM_DEPTH = 8
 
 
-def _session(result):
-    s = getattr(result, "session", None)
+def symbol(op: str, label: str) -> str:
+    """What a drawing shows for an e-node: the operator's symbol, a leaf's name or number.
+
+    >>> symbol("mul", "mul"), symbol("var", "var(X)"), symbol("num", "num(1/2)"), symbol("eye", "eye(3)")
+    ('*', 'X', '1/2', 'eye(3)')
+    """
+    if op in LEAVES:
+        m = re.fullmatch(r"\w+\((.*)\)", label)
+        return m.group(1) if m else label
+    return SYMBOLS.get(op, label)
+
+
+def _session(source):
+    s = getattr(source, "session", None)
     if s is None:
+        if isinstance(source, rw.TracegradError):
+            raise ValueError(f"this error carries no e-graph (it was raised before one was made, "
+                             f"or without keep_egraph=True): {source}")
         raise ValueError("this result has no e-graph: compute it with keep_egraph=True "
                          "(rw.gradient(..., keep_egraph=True))")
     return s
@@ -33,46 +65,231 @@ def extracted_classes(data: dict, term: Term) -> dict[str, str]:
     return {data["nodes"][nid]["eclass"]: nid for nid in locate(data, term).values()}
 
 
-def egraph_graph(result) -> nx.MultiDiGraph:
-    """The e-graph of a result computed with ``keep_egraph=True``.
+def _number(cid: str) -> tuple:
+    tail = cid.rsplit("-", 1)[-1]
+    return (0, int(tail), cid) if tail.isdigit() else (1, 0, cid)
 
-    Nodes ``("class", id)`` (kind ``eclass``: sort, rows, cols, size, extracted) and ``("node", id)``
-    (kind ``enode``: op, label, symbol, cost, subsumed, extracted, eclass, rule); edges
-    ``member`` from a class to its e-nodes and ``child`` (with ``index``) from an e-node to a
-    child class. ``rule`` names the rule that created the e-node (``"input"`` for the terms
-    inserted; ``name<-`` is an equation used right to left). The graph's attributes hold the
-    extracted term (``extracted``), its root class (``root``) and, when the result recorded
-    them, the derivation's steps (``steps``: lines of :func:`rewrite.steps.format_steps`).
+
+def _dim(s):
+    return int(s) if isinstance(s, str) and s.isdigit() else s
+
+
+def _shown(dim) -> str:
+    return "?" if dim is None else str(dim)
+
+
+def _infer_shapes(data: dict) -> None:
+    """Fill in the shape of classes the e-graph's shape analysis left unknown, from an e-node
+    whose children's shapes are known (the operator table's typing)."""
+    classes = data["classes"]
+    changed = True
+    while changed:
+        changed = False
+        for n in data["nodes"].values():
+            c = classes[n["eclass"]]
+            if c["rows"] is not None and c["cols"] is not None:
+                continue
+            kids = [classes.get(ch) for ch in n["children"]]
+            if any(k is None or k["rows"] is None or k["cols"] is None for k in kids):
+                continue
+            args = tuple(Term("var", (), "_", (k["rows"], k["cols"])) for k in kids)
+            try:
+                rows, cols = result_shape(n["op"], args, _attr(n["op"], n["label"]))
+            except Exception:  # noqa: BLE001 - an operator the table cannot type: stays unknown
+                continue
+            if rows is not None and cols is not None:
+                classes[n["eclass"]] = {**c, "rows": rows, "cols": cols}
+                changed = True
+
+
+def _best_nodes(data: dict) -> dict[str, str]:
+    """Class → its cheapest e-node by total cost (the nodes' costs, children counted once per
+    use), not subsumed where the class has another choice."""
+    best: dict[str, tuple[float, str]] = {}
+    for allow_subsumed in (False, True):
+        changed = True
+        while changed:
+            changed = False
+            for nid, n in data["nodes"].items():
+                if n["subsumed"] and not allow_subsumed:
+                    continue
+                if n["eclass"] in best and allow_subsumed and n["subsumed"]:
+                    continue
+                if any(c not in best for c in n["children"]):
+                    continue
+                cost = n["cost"] + sum(best[c][0] for c in n["children"])
+                old = best.get(n["eclass"])
+                if old is None or cost < old[0] - 1e-9:
+                    best[n["eclass"]] = (cost, nid)
+                    changed = True
+    return {c: nid for c, (_, nid) in best.items()}
+
+
+def _attr(op: str, label: str):
+    inside = re.fullmatch(r"\w+\((.*)\)", label)
+    if not inside:
+        return None
+    text = inside.group(1)
+    if op == "num":
+        try:
+            return Fraction(text)
+        except ValueError:
+            return text
+    if op in ("eye", "ones", "fill"):
+        return tuple(_dim(x.strip()) for x in text.split(","))
+    return text
+
+
+def _show_dx(t: Term) -> Term:
+    """d(X) of a variable as the variable ``dX``, as the derivation steps print it."""
+    if t.op == "d" and t.args and t.args[0].op == "var":
+        return Term("var", (), f"d{t.args[0].attr}", t.shape)
+    if not t.args:
+        return t
+    return Term(t.op, tuple(_show_dx(a) for a in t.args), t.attr, t.shape)
+
+
+def _class_terms(data: dict, fixed: dict[str, Term]) -> dict[str, str]:
+    """Class → the text of the term it extracts to: ``fixed`` (the extracted term's subterms)
+    where given, else the cheapest e-nodes, cut with "…" below :data:`TERM_DEPTH`."""
+    best = _best_nodes(data)
+    memo: dict[tuple[str, int], Term] = {}
+
+    def build(cid: str, depth: int) -> Term:
+        c = data["classes"][cid]
+        shape = (_dim(c["rows"]) if c["rows"] is not None else 1,
+                 _dim(c["cols"]) if c["cols"] is not None else 1)
+        if cid in fixed:
+            return fixed[cid]
+        if depth <= 0 or cid not in best:
+            return Term("var", (), "…", shape)
+        key = (cid, depth)
+        if key not in memo:
+            n = data["nodes"][best[cid]]
+            args = tuple(build(ch, depth - 1) for ch in n["children"])
+            memo[key] = Term(n["op"], args, _attr(n["op"], n["label"]), shape)
+        return memo[key]
+
+    out = {}
+    for cid in data["classes"]:
+        try:
+            out[cid] = to_text(_show_dx(build(cid, TERM_DEPTH)))
+        except Exception:  # noqa: BLE001 - a label is only a help; never fail a picture on it
+            n = data["nodes"].get(best.get(cid, ""), {})
+            out[cid] = n.get("label", "?")
+    return out
+
+
+def _order(data: dict, root: str | None, chosen: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Classes (root first, then breadth first, then the rest) and e-nodes (by class, the
+    extracted one first) in the order of their short ids."""
+    members: dict[str, list[str]] = {}
+    for nid, n in data["nodes"].items():
+        members.setdefault(n["eclass"], []).append(nid)
+    for cid, ns in members.items():
+        ns.sort(key=lambda nid: (nid != chosen.get(cid), data["nodes"][nid]["cost"],
+                                 data["nodes"][nid]["label"], nid))
+    order: list[str] = []
+    seen: set[str] = set()
+    if root is not None:
+        seen.add(root)
+        queue = deque([root])
+        while queue:
+            c = queue.popleft()
+            order.append(c)
+            for nid in members.get(c, []):
+                for ch in data["nodes"][nid]["children"]:
+                    if ch not in seen:
+                        seen.add(ch)
+                        queue.append(ch)
+    order += sorted((c for c in data["classes"] if c not in seen), key=_number)
+    nodes = [nid for c in order for nid in members.get(c, [])]
+    return order, nodes
+
+
+def egraph_graph(source) -> nx.MultiDiGraph:
+    """The e-graph of a result computed with ``keep_egraph=True``, or of a
+    :class:`rewrite.TracegradError` raised by such a run (the e-graph where it stopped).
+
+    Nodes ``("class", "c3")`` (kind ``eclass``: id, egglog, sort, rows, cols, size, term,
+    extracted, stuck) and ``("node", "n7")`` (kind ``enode``: id, egglog, op, label, symbol,
+    cost, subsumed, extracted, stuck, eclass, children, rule); edges ``member`` from a class to
+    its e-nodes and ``child`` (with ``index``) from an e-node to a child class. ``term`` is the
+    text of the term the class extracts to; ``children`` the child classes' ids, space
+    separated (also those a partial view leaves out); ``rule`` names the rule that created the
+    e-node (``"input"`` for the terms inserted; ``name<-`` is an equation used right to left).
+    The graph's attributes: the extracted term (``extracted``), its root class (``root``),
+    the derivation's steps when recorded (``steps``: lines of
+    :func:`rewrite.steps.format_steps`) and, for an error, ``error`` (``"kind: message"``)
+    and ``stuck`` (the class of the construct the error names, when found).
     """
-    s = _session(result)
+    s = _session(source)
+    failed = isinstance(source, rw.TracegradError)
     data = s.serialize()
-    root_term = s.extract(s.root) if getattr(s, "root", None) else None
-    chosen = extracted_classes(data, root_term) if root_term is not None else {}
-    G = nx.MultiDiGraph(root=None)
+    _infer_shapes(data)
+    root_term = None
+    if getattr(s, "root", None):
+        try:
+            root_term = s.extract(s.root)
+        except rw.TracegradError:
+            root_term = None
+    where = locate(data, root_term) if root_term is not None else {}
+    chosen = {data["nodes"][nid]["eclass"]: nid for nid in where.values()}
+    fixed = {data["nodes"][nid]["eclass"]: t for t, nid in where.items()}
+    root = _top_class(data, chosen) if chosen else None
+    order, node_order = _order(data, root, chosen)
+    cshort = {c: f"c{i}" for i, c in enumerate(order)}
+    nshort = {nid: f"n{i}" for i, nid in enumerate(node_order)}
+    terms = _class_terms(data, fixed)
+    stuck_class = _stuck_class(source, data, terms, chosen) if failed else None
     members: dict[str, int] = {}
     for n in data["nodes"].values():
         members[n["eclass"]] = members.get(n["eclass"], 0) + 1
-    for cid, c in data["classes"].items():
-        G.add_node(("class", cid), kind="eclass", id=cid, sort=SORT, rows=str(c["rows"]),
-                   cols=str(c["cols"]),
-                   size=members.get(cid, 0), extracted=cid in chosen)
-    for nid, n in data["nodes"].items():
-        G.add_node(("node", nid), kind="enode", id=nid, op=n["op"], label=n["label"],
-                   symbol=SYMBOLS.get(n["op"], n["label"]), cost=n["cost"],
-                   subsumed=n["subsumed"], eclass=n["eclass"], rule=n.get("rule") or "",
-                   extracted=chosen.get(n["eclass"]) == nid)
-        G.add_edge(("class", n["eclass"]), ("node", nid), kind="member")
+    G = nx.MultiDiGraph(root=None)
+    for cid in order:
+        c = data["classes"][cid]
+        G.add_node(("class", cshort[cid]), kind="eclass", id=cshort[cid], egglog=cid, sort=SORT,
+                   rows=_shown(c["rows"]), cols=_shown(c["cols"]), size=members.get(cid, 0),
+                   term=terms.get(cid, ""), extracted=cid in chosen, stuck=cid == stuck_class)
+    for nid in node_order:
+        n = data["nodes"][nid]
+        # the stuck e-node: the extracted one whose child is the stuck class (d(kront(A, X)))
+        stuck = stuck_class is not None and chosen.get(n["eclass"]) == nid \
+            and stuck_class in n["children"]
+        G.add_node(("node", nshort[nid]), kind="enode", id=nshort[nid], egglog=nid, op=n["op"],
+                   label=n["label"], symbol=symbol(n["op"], n["label"]), cost=n["cost"],
+                   subsumed=n["subsumed"], eclass=cshort[n["eclass"]],
+                   children=" ".join(cshort[ch] for ch in n["children"]),
+                   rule=n.get("rule") or "", extracted=chosen.get(n["eclass"]) == nid,
+                   stuck=stuck)
+        G.add_edge(("class", cshort[n["eclass"]]), ("node", nshort[nid]), kind="member")
         for i, ch in enumerate(n["children"]):
-            G.add_edge(("node", nid), ("class", ch), kind="child", index=i)
-    if root_term is not None:
-        G.graph["root"] = _top_class(data, chosen)
+            G.add_edge(("node", nshort[nid]), ("class", cshort[ch]), kind="child", index=i)
+    G.graph["root"] = cshort[root] if root is not None else None
     G.graph["extracted"] = to_text(root_term) if root_term is not None else ""
-    steps = getattr(result, "steps", None)
+    steps = getattr(source, "steps", None)
+    if failed and getattr(s, "trail", None):
+        steps = from_trail(s.trail, "df", "df")
     if steps:
-        from rewrite.steps import format_steps
-
         G.graph["steps"] = format_steps(steps).splitlines()
+    if failed:
+        G.graph["error"] = f"{source.kind}: {source.message}"
+        G.graph["stuck"] = cshort[stuck_class] if stuck_class is not None else None
     return G
+
+
+def _stuck_class(err, data: dict, terms: dict[str, str], chosen: dict[str, str]) -> str | None:
+    """The class of the construct an error names (``... (in kront(A, X)) ...``): among the
+    extracted term's classes first, then any class that extracts to that text."""
+    m = re.search(r"\(in (.+?)\);", err.message) or re.search(r"\(in (.+)\)", err.message)
+    if not m:
+        return None
+    text = m.group(1)
+    for pool in (list(chosen), list(data["classes"])):
+        hits = [c for c in pool if terms.get(c) == text]
+        if hits:
+            return hits[0]
+    return None
 
 
 def _top_class(data: dict, chosen: dict[str, str]) -> str | None:
@@ -88,27 +305,39 @@ def counts(G: nx.MultiDiGraph) -> tuple[int, int]:
     return kinds.count("eclass"), kinds.count("enode")
 
 
-def view(G: nx.MultiDiGraph, max_classes: int = 60) -> nx.MultiDiGraph:
-    """A readable part: classes within reach of the extracted term's root (breadth first), at
-    most ``max_classes`` of them, with their e-nodes; the whole graph when it is small."""
-    if counts(G)[0] <= max_classes:
-        return G
-    root = G.graph.get("root")
-    start = [("class", root)] if root else [n for n, d in G.nodes(data=True)
-                                            if d["kind"] == "eclass"][:1]
-    keep, frontier = set(start), list(start)
-    while frontier and len(keep) < max_classes:
-        nxt = []
-        for c in frontier:
-            for _, en in G.out_edges(c):
-                for _, ch in G.out_edges(en):
-                    if ch not in keep and len(keep) < max_classes:
-                        keep.add(ch)
-                        nxt.append(ch)
-        frontier = nxt
-    nodes = set(keep)
-    for c in keep:
+def _key(c) -> int:
+    return int(c[1][1:])
+
+
+def focus(G: nx.MultiDiGraph) -> list:
+    """The extracted term's classes (root first), then their immediate neighbours: the
+    children of their e-nodes and the classes with an e-node pointing into them."""
+    term = sorted((c for c, d in G.nodes(data=True) if d["kind"] == "eclass" and d["extracted"]),
+                  key=_key)
+    inside = set(term)
+    near: set = set()
+    for c in term:
+        for _, en in G.out_edges(c):
+            near.update(ch for _, ch in G.out_edges(en))
+        for en, _ in G.in_edges(c):
+            near.update(p for p, _ in G.in_edges(en))
+    return term + sorted(near - inside, key=_key)
+
+
+def view(G: nx.MultiDiGraph, max_classes: int = 60, whole: bool = False) -> nx.MultiDiGraph:
+    """The part to draw: by default the extracted term's classes and their immediate
+    neighbours (:func:`focus`); with ``whole`` (or when nothing was extracted) every class,
+    nearest the root first. At most ``max_classes`` classes (``0``: no cap), each with all
+    its e-nodes. The graph's ``total`` holds the e-graph's class count, ``truncated`` whether
+    classes were left out."""
+    classes = sorted((c for c, d in G.nodes(data=True) if d["kind"] == "eclass"), key=_key)
+    picked = classes if whole or not G.graph.get("root") else focus(G)
+    if max_classes and max_classes > 0:
+        picked = picked[:max_classes]
+    nodes = set(picked)
+    for c in picked:
         nodes.update(en for _, en in G.out_edges(c))
     H = G.subgraph(nodes).copy()
-    H.graph.update(G.graph, truncated=True)
+    H.graph.update(G.graph, truncated=len(picked) < len(classes), total=len(classes),
+                   focus="all" if whole else "term")
     return H

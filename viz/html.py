@@ -1,121 +1,227 @@
-"""A self-contained interactive page: inline SVG and script, nothing fetched at view time.
+"""A self-contained interactive page: the e-graph laid out in the browser by Graphviz compiled to
+WebAssembly (vendored in ``viz/vendor/``, inlined into the page; nothing is fetched at view time).
 
-Pan by dragging, zoom with the wheel, click an e-class to list its e-nodes (each with the rule
-that created it); the extracted term's classes and e-nodes are drawn in red. The derivation's
-steps, when the result recorded them, are listed beside the drawing.
+The page fills the window: drag to pan, wheel to zoom, "fit" and "root" buttons. Clicking an
+e-class (or an e-node) shows in the side panel its id, shape, the term it extracts to and its
+e-nodes with their rules and child classes (links that jump there), all with the ids printed on
+the drawing. The derivation's steps, and a failed derivation's error, are listed too.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
+from functools import cache
+from pathlib import Path
 
-from .layout import layout
+from .dot import members, shape_text, title, to_dot
 
-SCALE = 90.0
+VENDOR = Path(__file__).parent / "vendor"
 
-SCRIPT = """
-(function () {
-  const svg = document.getElementById('egraph');
-  const vb = svg.viewBox.baseVal;
-  let drag = null;
-  svg.addEventListener('wheel', function (e) {
+
+@cache
+def graphviz_module() -> str:
+    """The vendored Graphviz module, its closing ``export {…}`` turned into a local
+    ``const Graphviz`` so that the page's own script can follow it in one inline module."""
+    code = (VENDOR / "graphviz.js").read_text(encoding="utf-8")
+    m = re.search(r"export\s*\{([^}]*)\}\s*;?\s*$", code)
+    if not m:
+        raise RuntimeError("viz/vendor/graphviz.js has no closing export list: re-vendor it "
+                           "with viz/vendor/update.sh")
+    names = dict(reversed(p.strip().split(" as ")) for p in m.group(1).split(","))
+    return code[:m.start()] + f"\nconst Graphviz = {names['Graphviz']};\n"
+
+
+def vendored_version() -> str:
+    """The vendored package and Graphviz version (``viz/vendor/VERSION``)."""
+    info = (VENDOR / "VERSION").read_text(encoding="utf-8").splitlines()
+    return "; ".join(line for line in info[:2])
+
+
+SCRIPT = r"""
+const data = JSON.parse(document.getElementById('egraph-data').textContent);
+const view = document.getElementById('view');
+const status = document.getElementById('status');
+let svg = null, vb = null;
+function esc(s) {
+  return String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
+}
+function setBox(x, y, w, h) { vb = [x, y, w, h]; svg.setAttribute('viewBox', vb.join(' ')); }
+let whole = null;
+function fit() { setBox(...whole); }
+function box(el) {  // an element's box in the SVG's own coordinates (Graphviz translates g.graph)
+  const b = el.getBBox(), m = svg.querySelector('g.graph').transform.baseVal.consolidate();
+  const t = m ? m.matrix : {a: 1, d: 1, e: 0, f: 0};
+  return {x: b.x * t.a + t.e, y: b.y * t.d + t.f, width: b.width * t.a, height: b.height * t.d};
+}
+function focusOn(id, scale) {  // the element near the top, in the middle, at this scale
+  const g = document.getElementById(id);
+  if (!g) return;
+  const b = box(g), r = svg.getBoundingClientRect();
+  const w = r.width / scale, h = r.height / scale;
+  setBox(b.x + b.width / 2 - w / 2, b.y - 30, w, h);
+}
+function link(id) {
+  return data.classes[id] ? '<a href="#" class="go" data-id="' + id + '">' + id + '</a>'
+                          : '<span class="off" title="not drawn">' + id + '</span>';
+}
+function show(id, nodeId) {
+  const c = data.classes[id];
+  if (!c) return;
+  document.querySelectorAll('g.cluster.sel, g.node.sel').forEach(g => g.classList.remove('sel'));
+  const g = document.getElementById(id);
+  if (g) g.classList.add('sel');
+  if (nodeId && document.getElementById(nodeId)) document.getElementById(nodeId).classList.add('sel');
+  const rows = c.nodes.map(n =>
+    '<tr class="' + (n.extracted ? 'hl' : '') + (n.stuck ? ' stuck' : '') + (n.id === nodeId ? ' cur' : '') +
+    (n.subsumed ? ' sub' : '') + '"><td>' + n.id + '</td><td><b>' + esc(n.symbol) + '</b></td><td class="rule">' +
+    esc(n.rule || '?') + '</td><td>' + n.children.map(link).join(', ') + '</td></tr>').join('');
+  document.getElementById('info').innerHTML =
+    '<h3>' + id + ' <span class="shape">' + esc(c.shape) + '</span>' +
+    (c.extracted ? ' <span class="tag hl">extracted</span>' : '') +
+    (c.stuck ? ' <span class="tag stuck">stuck</span>' : '') + '</h3>' +
+    '<p class="term"><code>' + esc(c.term) + '</code></p>' +
+    '<table><tr><th>e-node</th><th>op</th><th>rule</th><th>children</th></tr>' + rows + '</table>' +
+    (c.parents.length ? '<p>used by: ' + c.parents.map(link).join(', ') + '</p>' : '');
+  document.querySelectorAll('#info a.go').forEach(a => a.addEventListener('click', e => {
+    e.preventDefault(); show(a.dataset.id); focusOn(a.dataset.id, 1.1);
+  }));
+}
+function wire() {
+  svg.querySelectorAll('g.cluster').forEach(g => g.addEventListener('click', e => {
+    e.stopPropagation(); show(g.id);
+  }));
+  svg.querySelectorAll('g.node').forEach(g => g.addEventListener('click', e => {
+    const n = data.nodes[g.id];
+    if (n) { e.stopPropagation(); show(n.eclass, g.id); }
+  }));
+  svg.addEventListener('wheel', e => {
     e.preventDefault();
-    const k = e.deltaY > 0 ? 1.15 : 1 / 1.15;
-    const r = svg.getBoundingClientRect();
-    const mx = vb.x + (e.clientX - r.left) / r.width * vb.width;
-    const my = vb.y + (e.clientY - r.top) / r.height * vb.height;
-    vb.x = mx - (mx - vb.x) * k; vb.y = my - (my - vb.y) * k;
-    vb.width *= k; vb.height *= k;
+    const k = e.deltaY > 0 ? 1.15 : 1 / 1.15, r = svg.getBoundingClientRect();
+    const s = Math.max(vb[2] / r.width, vb[3] / r.height);
+    const mx = vb[0] + (e.clientX - r.left) * s, my = vb[1] + (e.clientY - r.top) * s;
+    setBox(mx - (mx - vb[0]) * k, my - (my - vb[1]) * k, vb[2] * k, vb[3] * k);
   }, {passive: false});
-  svg.addEventListener('mousedown', function (e) { drag = [e.clientX, e.clientY]; });
-  window.addEventListener('mouseup', function () { drag = null; });
-  window.addEventListener('mousemove', function (e) {
+  let drag = null;
+  svg.addEventListener('mousedown', e => { drag = [e.clientX, e.clientY]; svg.classList.add('drag'); });
+  window.addEventListener('mouseup', () => { drag = null; svg.classList.remove('drag'); });
+  window.addEventListener('mousemove', e => {
     if (!drag) return;
-    const r = svg.getBoundingClientRect();
-    vb.x -= (e.clientX - drag[0]) / r.width * vb.width;
-    vb.y -= (e.clientY - drag[1]) / r.height * vb.height;
+    const r = svg.getBoundingClientRect(), s = Math.max(vb[2] / r.width, vb[3] / r.height);
+    setBox(vb[0] - (e.clientX - drag[0]) * s, vb[1] - (e.clientY - drag[1]) * s, vb[2], vb[3]);
     drag = [e.clientX, e.clientY];
   });
-  const data = JSON.parse(document.getElementById('egraph-data').textContent);
-  const panel = document.getElementById('info');
-  document.querySelectorAll('g.eclass').forEach(function (g) {
-    g.addEventListener('click', function (e) {
-      e.stopPropagation();
-      const c = data.classes[g.dataset.id];
-      const rows = c.nodes.map(function (n) {
-        return '<li' + (n.extracted ? ' class="hl"' : '') + '>' + n.label +
-          (n.children.length ? ' &rarr; ' + n.children.join(', ') : '') +
-          (n.rule ? ' <span class="rule">[' + n.rule + ']</span>' : '') + '</li>';
-      }).join('');
-      panel.innerHTML = '<h3>' + g.dataset.id + ' (' + c.shape + ')</h3><ul>' + rows + '</ul>';
-    });
-  });
-  document.getElementById('count').textContent = Object.keys(data.classes).length;
-})();
+  document.getElementById('fit').addEventListener('click', fit);
+  document.getElementById('root').addEventListener('click', () => data.root && focusOn(data.root, 1.1));
+}
+try {
+  const gv = await Graphviz.load();
+  const dot = document.getElementById('egraph-dot').textContent.replace(/<\\\//g, '</');
+  view.innerHTML = gv.dot(dot);
+  svg = view.querySelector('svg');
+  svg.removeAttribute('width'); svg.removeAttribute('height');
+  const [x, y, w, h] = svg.getAttribute('viewBox').split(/\s+/).map(Number);
+  whole = [x, y, w, h];
+  setBox(x, y, w, h);
+  wire();
+  const r = svg.getBoundingClientRect();
+  if (data.root && Math.min(r.width / w, r.height / h) < 0.7) focusOn(data.root, 1.1);
+  const nodes = svg.querySelectorAll('g.node[id^="n"]').length;
+  const clusters = svg.querySelectorAll('g.cluster').length;
+  status.textContent = 'laid out by Graphviz ' + gv.version() + ' (WebAssembly): ' + clusters +
+    ' e-classes, ' + nodes + ' e-nodes. Drag to pan, wheel to zoom, click an e-class.';
+  document.body.dataset.rendered = nodes;
+  document.body.dataset.clusters = clusters;
+  show(data.stuck || data.root || Object.keys(data.classes)[0]);
+} catch (err) {
+  status.textContent = 'the layout failed: ' + err;
+  status.className = 'error';
+  document.body.dataset.error = String(err);
+}
+"""
+
+STYLE = """
+html, body { margin: 0; height: 100%; font-family: sans-serif; }
+body { display: flex; }
+#main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+#bar { padding: 4px 8px; border-bottom: 1px solid #ccc; font-size: 13px; }
+#bar button { font-size: 12px; }
+#view { flex: 1; overflow: hidden; min-height: 0; }
+#view svg { width: 100%; height: 100%; cursor: grab; display: block; }
+#view svg.drag { cursor: grabbing; }
+#panel { width: 400px; overflow: auto; padding: 8px 12px; border-left: 1px solid #ccc; font-size: 13px; }
+g.cluster, g.node { cursor: pointer; }
+g.cluster.sel > path, g.cluster.sel > polygon { stroke: #1f77b4; stroke-width: 5; }
+g.node.sel > path, g.node.sel > polygon { stroke: #1f77b4; stroke-width: 4; }
+table { border-collapse: collapse; width: 100%; }
+td, th { border-bottom: 1px solid #eee; padding: 2px 4px; text-align: left; vertical-align: top; }
+tr.hl td { color: #d62728; } tr.stuck td { background: #ffe0bf; } tr.cur td { background: #e8f0fb; }
+tr.sub td { color: #999; }
+.rule { color: #2b7a3b; } .shape { color: #555; font-weight: normal; }
+.tag { font-size: 11px; padding: 1px 4px; border-radius: 3px; }
+.tag.hl { background: #fde2e2; color: #d62728; } .tag.stuck { background: #ffe0bf; color: #b35900; }
+.term code { white-space: pre-wrap; word-break: break-all; }
+.off { color: #999; }
+.error, #error { color: #b00020; }
+#error { background: #fde2e2; padding: 6px; border-radius: 4px; }
+pre { font-size: 11px; white-space: pre-wrap; }
 """
 
 
-def to_html(G, title: str = "tracegrad e-graph") -> str:
-    boxes, points = layout(G)
-    data: dict = {"classes": {}}
-    parts: list[str] = []
-    for c, (x, y, w, h) in boxes.items():
-        d = G.nodes[c]
-        nodes = []
-        for _, en in sorted(G.out_edges(c), key=str):
-            e = G.nodes[en]
-            kids = [G.nodes[v]["id"] for _, v, k in G.out_edges(en, data="kind") if k == "child"]
-            nodes.append({"label": html.escape(e["label"]), "extracted": e["extracted"],
-                          "children": kids, "rule": html.escape(e.get("rule", ""))})
-        data["classes"][d["id"]] = {"shape": f"{d['rows']}×{d['cols']}", "nodes": nodes}
-        cls = "eclass hl" if d["extracted"] else "eclass"
-        X, Y = x * SCALE, -(y + h) * SCALE
-        parts.append(f'<g class="{cls}" data-id="{html.escape(d["id"])}"><rect x="{X:.1f}" '
-                     f'y="{Y:.1f}" width="{w * SCALE:.1f}" height="{h * SCALE:.1f}" rx="6"/>')
-        for _, en in sorted(G.out_edges(c), key=str):
-            e = G.nodes[en]
-            px, py = points[en]
-            parts.append(f'<text class="{"enode hl" if e["extracted"] else "enode"}" '
-                         f'x="{px * SCALE:.1f}" y="{-py * SCALE + 4:.1f}">'
-                         f'{html.escape(e["symbol"])}</text>')
-        parts.append("</g>")
-    for u, v, d in G.edges(data=True):
-        if d["kind"] != "child" or u not in points or v not in boxes:
+def page_data(G) -> dict:
+    """What the panel shows, by the drawing's ids: classes (shape, term, e-nodes with their
+    rules and child classes, the classes using them) and e-nodes (their class)."""
+    classes, nodes = {}, {}
+    for c, d in G.nodes(data=True):
+        if d["kind"] != "eclass":
             continue
-        (x0, y0), (bx, by, bw, bh) = points[u], boxes[v]
-        hl = G.nodes[u]["extracted"] and G.nodes[v]["extracted"]
-        parts.insert(0, f'<line class="{"edge hl" if hl else "edge"}" x1="{x0 * SCALE:.1f}" '
-                        f'y1="{-y0 * SCALE:.1f}" x2="{(bx + bw / 2) * SCALE:.1f}" '
-                        f'y2="{-(by + bh) * SCALE:.1f}"/>')
-    xs = [x for x, *_ in boxes.values()] + [x + w for x, _, w, _ in boxes.values()]
-    ys = [-(y + h) for _, y, _, h in boxes.values()] + [-y for _, y, _, _ in boxes.values()]
-    x0, x1 = (min(xs), max(xs)) if xs else (0, 1)
-    y0, y1 = (min(ys), max(ys)) if ys else (0, 1)
-    vb = f"{(x0 - 0.5) * SCALE:.1f} {(y0 - 0.5) * SCALE:.1f} {(x1 - x0 + 1) * SCALE:.1f} " \
-         f"{(y1 - y0 + 1) * SCALE:.1f}"
-    payload = json.dumps(data).replace("</", "<\\/")
-    lines = G.graph.get("steps") or []
+        rows = []
+        for en in members(G, c):
+            e = G.nodes[en]
+            rows.append({"id": e["id"], "label": e["label"], "symbol": e["symbol"],
+                         "rule": e.get("rule", ""), "children": e["children"].split(),
+                         "extracted": e["extracted"], "stuck": bool(e.get("stuck")),
+                         "subsumed": e["subsumed"]})
+            nodes[e["id"]] = {"eclass": d["id"]}
+        parents = sorted({G.nodes[u]["eclass"] for u, _ in G.in_edges(c)
+                          if G.nodes[u]["kind"] == "enode"}, key=lambda s: int(s[1:]))
+        classes[d["id"]] = {"shape": shape_text(d), "term": d.get("term", ""),
+                            "extracted": d["extracted"], "stuck": bool(d.get("stuck")),
+                            "nodes": rows, "parents": parents}
+    return {"classes": classes, "nodes": nodes, "root": G.graph.get("root"),
+            "stuck": G.graph.get("stuck"), "extracted": G.graph.get("extracted", ""),
+            "error": G.graph.get("error"), "steps": G.graph.get("steps") or []}
+
+
+def _inline(text: str) -> str:
+    """Text safe inside a <script> element."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def to_html(G, page_title: str = "tracegrad e-graph") -> str:
+    data = page_data(G)
+    lines = data["steps"]
     steps = (f'<details open id="steps"><summary>Derivation ({len(lines)} lines)</summary>'
              f'<pre>{html.escape(chr(10).join(lines))}</pre></details>') if lines else ""
+    error = (f'<p id="error"><b>The derivation failed</b> — the drawing shows the e-graph where '
+             f'it stopped (the stuck construct in orange):<br>{html.escape(data["error"])}</p>'
+             if data["error"] else "")
+    head = (f'<p><span id="count">{len(data["classes"])}</span> e-classes drawn. '
+            + ("Root's term now" if data["error"] else "Extracted")
+            + f': <code>{html.escape(data["extracted"])}</code></p>')
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 0; display: flex; height: 100vh; }}
-#view {{ flex: 1; }} svg {{ width: 100%; height: 100%; cursor: grab; }}
-#panel {{ width: 320px; overflow: auto; padding: 8px; border-left: 1px solid #ccc; }}
-rect {{ fill: #f7f7f7; stroke: #999; }} .hl rect {{ stroke: #d62728; stroke-width: 3; }}
-text.enode {{ font-size: 14px; text-anchor: middle; fill: #1f77b4; }}
-text.enode.hl, li.hl {{ fill: #d62728; color: #d62728; font-weight: bold; }}
-line.edge {{ stroke: #aaa; }} line.edge.hl {{ stroke: #d62728; stroke-width: 2; }}
-.rule {{ color: #777; font-size: 12px; }} pre {{ font-size: 11px; white-space: pre-wrap; }}
-</style></head>
-<body><div id="view"><svg id="egraph" viewBox="{vb}">{''.join(parts)}</svg></div>
-<div id="panel"><p><span id="count"></span> e-classes. Extracted:
-<code>{html.escape(G.graph.get('extracted', ''))}</code></p>
-<p>Click an e-class to list its e-nodes; drag to pan, wheel to zoom.</p>
-<div id="info"></div>{steps}</div>
-<script type="application/json" id="egraph-data">{payload}</script>
-<script>{SCRIPT}</script>
+<html><head><meta charset="utf-8"><title>{html.escape(page_title)}</title>
+<style>{STYLE}</style></head>
+<body><div id="main"><div id="bar"><button id="fit">fit</button> <button id="root">root</button>
+<span id="status">laying out…</span></div><div id="view"></div></div>
+<div id="panel">{error}{head}
+<p class="caption">{html.escape(title(G)).replace(chr(10), '<br>')}</p>
+<div id="info"></div>{steps}
+<p class="off">Layout: {html.escape(vendored_version())}, vendored in viz/vendor/.</p></div>
+<script type="application/json" id="egraph-data">{_inline(json.dumps(data))}</script>
+<script type="text/plain" id="egraph-dot">{_inline(to_dot(G, caption=False))}</script>
+<script type="module">{_inline(graphviz_module())}
+{SCRIPT}</script>
 </body></html>
 """

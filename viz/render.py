@@ -1,114 +1,115 @@
-"""Renderers: DOT, PNG/SVG (matplotlib), GraphML, node-link JSON, the saturation history.
+"""Renderers: PNG/SVG (laid out by Graphviz's dot, or matplotlib when dot is missing), DOT,
+GraphML, node-link JSON, the HTML page, the saturation history.
 
 Every renderer takes the graph from :func:`viz.graph.egraph_graph` (or a :func:`viz.graph.view`
-of it) and a path; the extracted term's e-nodes and classes are highlighted.
+of it) and a path; the extracted term's e-nodes and classes are highlighted, and every renderer
+uses the same short ids (``c3``, ``n7``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import networkx as nx
 
-from .layout import layout
+from .dot import HIGHLIGHT, PLAIN, STUCK, SUBSUMED, dot_binary, members, render, shape_text, shorten, to_dot
+from .dot import title as caption
 
-HIGHLIGHT, PLAIN, SUBSUMED = "#d62728", "#1f77b4", "#bbbbbb"
-
-
-def _esc(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+__all__ = ["HIGHLIGHT", "PLAIN", "draw", "draw_matplotlib", "history", "to_dot", "to_graphml",
+           "to_json", "write"]
 
 
-def to_dot(G: nx.MultiDiGraph) -> str:
-    """Graphviz DOT: one cluster per e-class, edges from e-nodes to child clusters."""
-    lines = ["digraph egraph {", "  compound=true; node [shape=box, fontsize=10];"]
-    for c, d in G.nodes(data=True):
-        if d["kind"] != "eclass":
-            continue
-        cid = d["id"].replace("-", "_")
-        color = HIGHLIGHT if d["extracted"] else "gray"
-        lines.append(f'  subgraph cluster_{cid} {{ label="{d["id"]} {d["rows"]}×{d["cols"]}"; '
-                     f'color="{color}";')
-        for _, en in G.out_edges(c):
-            e = G.nodes[en]
-            col = HIGHLIGHT if e["extracted"] else (SUBSUMED if e["subsumed"] else "black")
-            tip = e["label"] + (f' [{e["rule"]}]' if e.get("rule") else "")
-            lines.append(f'    "{en[1]}" [label="{_esc(e["symbol"])}", color="{col}", '
-                         f'tooltip="{_esc(tip)}"];')
-        lines.append("  }")
-    for u, v, d in G.edges(data=True):
-        if d["kind"] == "child":
-            lines.append(f'  "{u[1]}" -> "{_anchor(G, v)}" [lhead=cluster_'
-                         f'{G.nodes[v]["id"].replace("-", "_")}, label="{d["index"]}"];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def draw(G: nx.MultiDiGraph, path: str | Path) -> str:
+    """PNG or SVG (by suffix) laid out by Graphviz's ``dot``; without ``dot``, a simpler
+    matplotlib drawing and a note on stderr. Returns the engine used (``dot``, ``matplotlib``)."""
+    p = Path(path)
+    if dot_binary() is not None:
+        render(to_dot(G), p, p.suffix.lower().lstrip("."))
+        return "dot"
+    print("note: Graphviz's dot was not found, so the e-graph is drawn with matplotlib's simpler "
+          "layout (install Graphviz, e.g. apt-get install graphviz, for the full drawing)",
+          file=sys.stderr)
+    draw_matplotlib(G, p)
+    return "matplotlib"
 
 
-def _anchor(G, cls) -> str:
-    members = sorted(en for _, en in G.out_edges(cls))
-    return members[0][1] if members else cls[1]
-
-
-def draw(G: nx.MultiDiGraph, path: str | Path, title: str = "") -> None:
-    """PNG or SVG (by suffix): classes as boxes around their e-nodes, extracted term in red."""
+def draw_matplotlib(G: nx.MultiDiGraph, path: str | Path) -> None:
+    """The fallback drawing: one box per class (id, shape, term, then its e-nodes with their
+    ids and rules) placed in networkx's multipartite layout by distance from the root, arrows
+    to child classes; the extracted term in red."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
 
-    boxes, points = layout(G)
-    xs = [x + w for x, _, w, _ in boxes.values()] or [1]
-    ys = [y for _, y, _, _ in boxes.values()] or [0]
-    width = min(40.0, max(6.0, max(xs) * 0.9))
-    height = min(40.0, max(4.0, (max(ys) - min(ys) + 2) * 0.9))
-    fig, ax = plt.subplots(figsize=(width, height))
-    for c, (x, y, w, h) in boxes.items():
-        d = G.nodes[c]
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02",
-                                    fill=False, lw=2 if d["extracted"] else 0.8,
-                                    ec=HIGHLIGHT if d["extracted"] else "gray"))
-    for u, v, d in G.edges(data=True):
-        if d["kind"] != "child" or u not in points or v not in boxes:
+    classes = [c for c, d in G.nodes(data=True) if d["kind"] == "eclass"]
+    C = nx.DiGraph()
+    C.add_nodes_from(classes)
+    for u, v, k in G.edges(data="kind"):
+        if k == "child":
+            C.add_edge(("class", G.nodes[u]["eclass"]), v)
+    root = ("class", G.graph["root"]) if G.graph.get("root") and ("class", G.graph["root"]) in C \
+        else (classes[0] if classes else None)
+    layer = {}
+    if root is not None:
+        for i, nodes in enumerate(nx.bfs_layers(C, [root])):
+            layer.update({n: i for n in nodes})
+    last = max(layer.values(), default=-1) + 1
+    for c in classes:
+        C.nodes[c]["layer"] = layer.get(c, last)
+    pos = nx.multipartite_layout(C, subset_key="layer", align="horizontal", scale=1) \
+        if classes else {}
+    width = max((sum(1 for c in classes if C.nodes[c]["layer"] == i) for i in range(last + 1)),
+                default=1)
+    fig, ax = plt.subplots(figsize=(min(60, max(8, 3.2 * width)), min(60, max(5, 1.9 * (last + 1)))))
+    for u, v in C.edges():
+        if u == v:
             continue
-        (x0, y0), (bx, by, bw, bh) = points[u], boxes[v]
         hl = G.nodes[u]["extracted"] and G.nodes[v]["extracted"]
-        ax.annotate("", xy=(bx + bw / 2, by + bh), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="->", lw=1.2 if hl else 0.4,
-                                    color=HIGHLIGHT if hl else "#999999"))
-    for en, (x, y) in points.items():
-        e = G.nodes[en]
-        color = HIGHLIGHT if e["extracted"] else (SUBSUMED if e["subsumed"] else PLAIN)
-        ax.text(x, y, e["symbol"], ha="center", va="center", fontsize=12, color=color,
-                fontweight="bold" if e["extracted"] else "normal")
-    ax.set_xlim(-0.5, max(xs) + 0.5)
-    ax.set_ylim(min(ys) - 0.5, max(ys) + 1.5)
+        ax.annotate("", xy=pos[v], xytext=pos[u],
+                    arrowprops=dict(arrowstyle="->", lw=1.4 if hl else 0.5,
+                                    color=HIGHLIGHT if hl else "#999999", shrinkA=18, shrinkB=18))
+    for c in classes:
+        d = G.nodes[c]
+        x, y = pos[c]
+        colour = STUCK if d.get("stuck") else (HIGHLIGHT if d["extracted"] else "gray")
+        lines = [f"{d['id']} {shape_text(d)}: {shorten(d.get('term', ''), 24)}"]
+        for en in members(G, c):
+            e = G.nodes[en]
+            lines.append(f"{e['id']} {e['symbol']}  [{e.get('rule') or '?'}]")
+        ax.text(x, y, "\n".join(lines), ha="center", va="center", fontsize=7,
+                color=HIGHLIGHT if d["extracted"] else (SUBSUMED if not d["size"] else PLAIN),
+                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=colour,
+                          lw=2 if d["extracted"] else 0.8))
     ax.axis("off")
-    ax.set_title(title or f"e-graph ({'part of ' if G.graph.get('truncated') else ''}"
-                 f"{sum(1 for _, d in G.nodes(data=True) if d['kind'] == 'eclass')} e-classes); "
-                 f"extracted: {G.graph.get('extracted', '')}", fontsize=10)
+    ax.margins(0.08)
+    ax.set_title(caption(G), fontsize=9, loc="left")
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
 def to_graphml(G: nx.MultiDiGraph, path: str | Path) -> None:
+    """GraphML with the short ids as node ids; the steps as one text attribute."""
     H = nx.MultiDiGraph()
     for n, d in G.nodes(data=True):
-        H.add_node(f"{n[0]}:{n[1]}", **{k: v for k, v in d.items() if v is not None})
+        H.add_node(n[1], **{k: v for k, v in d.items() if v is not None})
     for u, v, d in G.edges(data=True):
-        H.add_edge(f"{u[0]}:{u[1]}", f"{v[0]}:{v[1]}", **d)
+        H.add_edge(u[1], v[1], **d)
     H.graph.update({k: v for k, v in G.graph.items() if isinstance(v, (str, int, float, bool))})
+    if G.graph.get("steps"):
+        H.graph["steps"] = "\n".join(G.graph["steps"])
     nx.write_graphml(H, path)
 
 
 def to_json(G: nx.MultiDiGraph) -> dict:
-    """Node-link data with string node ids (``class:M-3``, ``node:function-2-Mul``)."""
+    """Node-link data with the short ids as node ids (``c3``, ``n7``, as on the drawing)."""
     H = nx.MultiDiGraph()
     for n, d in G.nodes(data=True):
-        H.add_node(f"{n[0]}:{n[1]}", **d)
+        H.add_node(n[1], **d)
     for u, v, d in G.edges(data=True):
-        H.add_edge(f"{u[0]}:{u[1]}", f"{v[0]}:{v[1]}", **d)
+        H.add_edge(u[1], v[1], **d)
     H.graph.update(G.graph)
     return nx.node_link_data(H, edges="links")
 

@@ -66,11 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", action="store_true",
                    help="print the derivation step by step, with the rules behind each step "
                    "(text: before the gradient; json: a \"steps\" list)")
+    g.add_argument("--symmetric", action="append", metavar="NAME", default=[],
+                   help="declare a square variable symmetric: its gradient is (G + G')/2")
+    g.add_argument("--spd", action="append", metavar="NAME", default=[],
+                   help="declare a variable symmetric positive definite (as --symmetric; "
+                   "--check draws it SPD)")
     common(g, ("text", "latex", "json", *CODE_FORMATS))
     s = sub.add_parser("simplify", help="simplify an expression")
     s.add_argument("expr")
     common(s)
-    e = sub.add_parser("equiv", help="are two expressions equal?")
+    e = sub.add_parser("equiv", aliases=list(ALIASES), help="are two expressions equal?")
     e.add_argument("a")
     e.add_argument("b")
     common(e)
@@ -84,9 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify every gradient against finite differences")
     add_second_order_parsers(sub)
     v = sub.add_parser("viz", help="draw the e-graph of a gradient's derivation",
-                       description="Write the e-graph (e-classes as boxes around their e-nodes, the "
-                       "extracted gradient in red) as PNG, SVG, DOT, GraphML, node-link JSON or a "
-                       "self-contained interactive HTML page, chosen by the suffix of -o.")
+                       description="Write the e-graph (e-classes as frames labelled with their id, "
+                       "shape and term; e-nodes as boxes with their operator, id and the rule that "
+                       "made them; the extracted gradient in red) as PNG or SVG (laid out by "
+                       "Graphviz's dot), DOT, GraphML, node-link JSON or a self-contained "
+                       "interactive HTML page, chosen by the suffix of -o. A derivation that fails "
+                       "is drawn as it stopped (the stuck construct in orange); the error goes to "
+                       "stderr and the exit code is 2.")
     v.add_argument("expr")
     v.add_argument("--wrt", required=True)
     v.add_argument("-o", "--output", required=True, metavar="OUT.{png,svg,dot,graphml,json,html}")
@@ -94,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also plot the saturation history to OUT.history.png")
     v.add_argument("--steps", action="store_true",
                    help="also print the derivation step by step (the HTML page always shows it)")
+    v.add_argument("--all", action="store_true",
+                   help="draw the whole e-graph, not only the extracted term's e-classes and "
+                   "their neighbours")
     v.add_argument("--max-classes", type=int, default=60, metavar="N",
-                   help="draw at most N e-classes nearest the root (default 60; 0: all)")
+                   help="draw at most N e-classes (default 60; 0: no cap)")
     v.add_argument("--shape", action="append", metavar="NAME=DIMS")
     v.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
     c = sub.add_parser("check-rules", help="test rules numerically for soundness",
@@ -110,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true",
                    help="list every rule with its verdict and citation")
     for name, sp in sub.choices.items():
-        if name != "check-rules":
+        if name != "check-rules" and name not in ALIASES:  # an alias shares its command's parser
             add_limit_options(sp)
     return p
 
@@ -124,18 +136,36 @@ def _cmd_viz(args) -> int:
     formats = (".png", ".svg", ".dot", ".graphml", ".json", ".html")
     if out.suffix.lower() not in formats:
         raise UnsupportedError(f"-o {args.output}: the suffix must be one of {', '.join(formats)}")
-    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), keep_egraph=True,
-                               steps=True)
+    try:
+        g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape),
+                                       keep_egraph=True, steps=True)
+    except TracegradError as e:
+        if e.session is None:  # failed before an e-graph was made (parse, shape, wrt errors)
+            raise
+        # the failure view: the e-graph as it was when the derivation stopped, written anyway;
+        # the error itself goes to stderr (exit code 2) as for any other command
+        G = viz.egraph_graph(e)
+        if args.steps and G.graph.get("steps"):
+            print("\n".join(G.graph["steps"]))
+        n_part = _write_viz(viz, G, out, args, e.report)
+        print(f"{out}: {n_part} of {viz.counts(G)[0]} e-classes; the derivation failed, drawn "
+              "where it stopped")
+        raise
     if args.steps:
         print(format_steps(g.steps))
     G = viz.egraph_graph(g)
-    part = viz.view(G, args.max_classes) if args.max_classes > 0 else G
-    viz.write(part, out)
-    if args.history:
-        viz.history(g.report, out.with_suffix(".history.png"))
-    n_all, n_part = viz.counts(G)[0], viz.counts(part)[0]
-    print(f"{out}: {n_part} of {n_all} e-classes; gradient {g}")
+    n_part = _write_viz(viz, G, out, args, g.report)
+    print(f"{out}: {n_part} of {viz.counts(G)[0]} e-classes; gradient {g}")
     return 0
+
+
+def _write_viz(viz, G, out: Path, args, report) -> int:
+    """Write the view of ``G`` the options ask for (and the history); its class count."""
+    part = viz.view(G, args.max_classes, args.all)
+    viz.write(part, out)
+    if args.history and report is not None:
+        viz.history(report, out.with_suffix(".history.png"))
+    return viz.counts(part)[0]
 
 
 def _cmd_check_rules(args) -> int:
@@ -151,7 +181,9 @@ def _cmd_check_rules(args) -> int:
 
 
 def _cmd_grad(args) -> int:
-    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps)
+    structure = {**dict.fromkeys(args.symmetric, "symmetric"), **dict.fromkeys(args.spd, "spd")}
+    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps,
+                                   structure=structure)
     checked = check(g) if args.check else None
     if args.steps and args.format != "json":
         print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
@@ -190,8 +222,13 @@ COMMANDS = {"check-rules": _cmd_check_rules, "viz": _cmd_viz, "grad": _cmd_grad,
             "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
 
 
+#: other names people type for a subcommand
+ALIASES = {"equivalent": "equiv"}
+
+
 def run(args) -> int:
-    return COMMANDS[args.cmd](args)
+    """Run the subcommand ``args.cmd`` (an alias runs the command it names)."""
+    return COMMANDS[ALIASES.get(args.cmd, args.cmd)](args)
 
 
 class _Warnings(logging.Handler):

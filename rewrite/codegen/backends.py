@@ -59,16 +59,22 @@ class Backend:
     dot_general: bool = False
     #: the runtime file of its ``check_gradient``
     gradient_check: str = "check"
+    #: column-wise softmax and logsumexp (1×n) of a matrix
+    softmax: str = "_softmax({})"
+    logsumexp: str = "_logsumexp({})"
 
 
 PRIM_FNS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh",
-            "sinh": "sinh", "cosh": "cosh", "sqrt": "sqrt", "abs": "abs"}
+            "sinh": "sinh", "cosh": "cosh", "sqrt": "sqrt", "abs": "abs", "sign": "sign"}
+#: the non-smooth primitives: a spelling starting with "_" is a function of the runtime helpers
+#: (step(0) = 0, so that relu'(0) = 0 as in the language)
 
 NUMPY = Backend(
     "numpy", "import numpy as np", "np", "np.trace({})", "np.linalg.det({})", "np.linalg.inv({})",
     "np.linalg.solve({}, {})", "np.linalg.matrix_power({}, {})", "np.sum({})", "np.linalg.norm({})",
     "np.eye({})", "np.ones(({}, {}))", "np.diag({}[:, 0])", "np.diagonal({})[:, None]",
-    {**{k: f"np.{v}" for k, v in PRIM_FNS.items()}, "atan": "np.arctan"},
+    {**{k: f"np.{v}" for k, v in PRIM_FNS.items()}, "atan": "np.arctan", "step": "_step",
+     "relu": "_relu"},
     "_sigmoid({})", "np.logaddexp(0.0, {})", "float({})", "np.kron({}, {})",
     "np.asarray({0}, dtype=float).reshape(_shape2({0}))", "numpy_helpers", dot="np.vdot({}, {})",
     ufuncs={"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide",
@@ -81,17 +87,19 @@ JAX = Backend(
     "jnp.linalg.matrix_power({}, {})", "jnp.sum({})", "jnp.linalg.norm({})", "jnp.eye({})",
     "jnp.ones(({}, {}))", "jnp.diag({}[:, 0])", "jnp.diagonal({})[:, None]",
     {**{k: f"jnp.{v}" for k, v in PRIM_FNS.items()}, "atan": "jnp.arctan",
-     "erf": "jax.scipy.special.erf"},
+     "erf": "jax.scipy.special.erf", "step": "_step", "relu": "jax.nn.relu"},
     "jax.nn.sigmoid({})", "jax.nn.softplus({})", "jnp.asarray({})", "jnp.kron({}, {})",
     "jnp.asarray({0}, dtype=jnp.float64).reshape(_shape2({0}))", "jax_helpers",
-    dot_general=True)
+    dot_general=True, softmax="jax.nn.softmax({}, axis=0)",
+    logsumexp="jax.nn.logsumexp({}, axis=0, keepdims=True)")
 TORCH = Backend(
     "torch", "import torch", "torch", "torch.trace({})", "torch.linalg.det({})",
     "torch.linalg.inv({})", "torch.linalg.solve({}, {})", "torch.linalg.matrix_power({}, {})",
     "torch.sum({})", "torch.linalg.norm({})", "torch.eye({}, dtype=torch.float64)",
     "torch.ones(({}, {}), dtype=torch.float64)", "torch.diag({}[:, 0])",
     "torch.diagonal({})[:, None]",
-    {**{k: f"torch.{v}" for k, v in PRIM_FNS.items()}, "atan": "torch.atan", "erf": "torch.erf"},
+    {**{k: f"torch.{v}" for k, v in PRIM_FNS.items()}, "atan": "torch.atan", "erf": "torch.erf",
+     "step": "_step", "relu": "torch.relu"},
     "torch.sigmoid({})", "torch.logaddexp({0}, torch.zeros_like({0}))",
     "torch.as_tensor({}, dtype=torch.float64)",
     # torch.kron views its arguments, which fails on transposed (non-contiguous) strides
@@ -99,7 +107,8 @@ TORCH = Backend(
     "torch.as_tensor({0}, dtype=torch.float64).reshape(_shape2({0}))", "torch_helpers",
     "torch.tensor({}, dtype=torch.float64)",
     dot="torch.dot({}.reshape(-1), {}.reshape(-1))",  # no out=: it would break autograd
-    scaled_matmul=True, gradient_check="torch_helpers")
+    scaled_matmul=True, gradient_check="torch_helpers", softmax="torch.softmax({}, dim=0)",
+    logsumexp="torch.logsumexp({}, dim=0, keepdim=True)")
 
 BY_NAME = {b.name: b for b in (NUMPY, JAX, TORCH)}
 

@@ -299,6 +299,14 @@ class Emitter:
             return a
         if op == "inv" and a.scalar:
             return self.bind(f"1.0 / {a.src}", True)
+        if op in ("softmax", "logsumexp"):  # column-wise; of a 1×1: 1 and itself
+            if a.scalar:
+                return Val("1.0", True, True) if op == "softmax" else a
+            spelling = b.softmax if op == "softmax" else b.logsumexp
+            if spelling.startswith("_"):
+                self.use(spelling.split("(")[0])
+            v = self.bind(spelling.format(a.src), False)
+            return self.bind(f"{v.src}[0, 0]", True) if sc else v
         if op == "norm2" and a.scalar:
             return self.bind(f"abs({a.src})", True)
         if op == "fro2" and a.scalar:
@@ -380,11 +388,16 @@ class Emitter:
         if stock == "softplus":
             return self.bind(b.softplus.format(arg), scalar)
         if name in b.fns and stock == "primitive":
+            if b.fns[name].startswith("_"):  # a runtime helper (step, relu)
+                self.use(b.fns[name])
+                return self.bind(f"{b.fns[name]}({arg})", scalar)
             return self.bind(f"{b.fns[name]}({arg})", scalar, shape,
                              self.inplace(b.fns[name], [a], shape))
         helper = f"_fn_{name}"
         if helper not in self.helpers:
             self.helpers[helper] = _function_helper(name, self.registry, b)
+            for used in set(re.findall(r"\b(_step|_relu)\(", self.helpers[helper])):
+                self.use(used)
         return self.bind(f"{helper}({arg})", scalar)
 
     # products
@@ -580,9 +593,9 @@ def _function_helper(name: str, registry: functions.FunctionRegistry, b: Backend
             if ex == -1:
                 return f"(1.0 / {go(base)})"
             return f"({go(base)} ** {go(ex)})"
-        fname = {"Abs": "abs", "atan": "atan"}.get(e.func.__name__, e.func.__name__)
-        if fname in b.fns and len(e.args) == 1:
-            return f"{b.fns[fname]}({go(e.args[0])})"
+        fname = functions.language_name(e) or e.func.__name__
+        if fname in b.fns and (len(e.args) == 1 or fname in ("step", "relu")):
+            return f"{b.fns[fname]}({go(functions.language_argument(e))})"
         raise UnsupportedError(f"function {name}: {fname}() has no {b.name} equivalent here")
 
     body = go(decl.expanded)

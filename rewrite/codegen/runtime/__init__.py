@@ -44,7 +44,7 @@ def function_names(file: str) -> list[str]:
     """The names of the functions of ``runtime/<file>.py``, in file order.
 
     >>> function_names("jax_helpers")
-    ['_input', '_like', '_to_numpy', '_logdet', '_kront']
+    ['_input', '_like', '_to_numpy', '_step', '_logdet', '_kront']
     """
     return list(_functions(file))
 

@@ -31,6 +31,11 @@ def _to_numpy(a):
     return np.asarray(a, dtype=float)
 
 
+def _step(x):
+    """1 where x > 0, else 0 (so 0 at 0: the derivative of relu there)."""
+    return jnp.where(x > 0, 1.0, 0.0)
+
+
 def _logdet(a):
     """log det(a) from slogdet; NaN where det(a) <= 0 (outside the domain)."""
     sign, ld = jnp.linalg.slogdet(a)

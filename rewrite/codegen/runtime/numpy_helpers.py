@@ -41,6 +41,28 @@ def _sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def _step(x):
+    """1 where x > 0, else 0 (so 0 at 0: the derivative of relu there)."""
+    return np.heaviside(x, 0.0)
+
+
+def _relu(x):
+    """max(x, 0), elementwise."""
+    return np.maximum(x, 0.0)
+
+
+def _softmax(a):
+    """Column-wise softmax, shifted by each column's maximum (no overflow)."""
+    e = np.exp(a - np.max(a, axis=0, keepdims=True))
+    return e / np.sum(e, axis=0, keepdims=True)
+
+
+def _logsumexp(a):
+    """Column-wise log(sum(exp(a))) as a 1×n row, shifted by each column's maximum."""
+    m = np.max(a, axis=0, keepdims=True)
+    return m + np.log(np.sum(np.exp(a - m), axis=0, keepdims=True))
+
+
 def _logdet(a):
     """log det(a) from slogdet; NaN where det(a) <= 0 (outside the domain)."""
     sign, ld = np.linalg.slogdet(a)

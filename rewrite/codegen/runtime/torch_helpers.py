@@ -32,6 +32,11 @@ def _to_numpy(a):
     return torch.as_tensor(a, dtype=torch.float64).detach().cpu().numpy()
 
 
+def _step(x):
+    """1 where x > 0, else 0 (so 0 at 0: the derivative of relu there)."""
+    return (torch.as_tensor(x) > 0).to(torch.float64)
+
+
 def _logdet(a):
     """log det(a) from slogdet; NaN where det(a) <= 0 (outside the domain)."""
     sign, ld = torch.linalg.slogdet(a)
