@@ -86,6 +86,12 @@ def _is_reciprocal(t: Term) -> bool:
     return t.op == "hdiv" and t.shape == (1, 1) and t.args[0].op == "num"
 
 
+def _matrix_product(t: Term) -> bool:
+    """A product of two or more factors that are not 1×1 (whose grouping with ``.*`` matters;
+    a scalar factor commutes with the Hadamard product)."""
+    return t.op in ("mul", "scale") and sum(f.shape != (1, 1) for f in _factors(t)) > 1
+
+
 def summands(t: Term) -> list[Term]:
     """The summands of a (nested) sum, left to right."""
     out, stack = [], [t]
@@ -185,13 +191,16 @@ class _Text:
             if fs[0].op == "num" and fs[0].attr == -1 and len(fs) > 1:
                 rest = "*".join(self.go(f, 3 if i == 0 else 3) for i, f in enumerate(fs[1:]))
                 return "-" + rest, (3 if len(fs) == 2 else 2)
-            parts = [self.go(fs[0], 2 if fs[0].op != "mul" or len(fs) == 1 else 3)] + [
-                self.go(f, 3) for f in fs[1:]]
+            first = 2 if (fs[0].op != "mul" or len(fs) == 1) and not (
+                fs[0].op in ("had", "hdiv") and any(f.shape != (1, 1) for f in fs[1:])) else 3
+            parts = [self.go(fs[0], first)] + [self.go(f, 3) for f in fs[1:]]
             return "*".join(parts), 2
         if op in ("had", "hdiv"):
             sym = " .* " if op == "had" else " ./ "
             a, b = self.bcast_all(t.args, t.shape)
-            return self.go(a, 2) + sym + self.go(b, 3), 2
+            # '*' and '.*' share a precedence level: a matrix product on the left is bracketed
+            # all the same, so that nobody reads A*B .* C as A*(B .* C)
+            return self.go(a, 3 if _matrix_product(a) else 2) + sym + self.go(b, 3), 2
         if op == "t":
             return self.go(t.args[0], 4) + "'", 4
         if op == "mpow":
