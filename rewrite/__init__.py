@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .check_rules import CheckReport, check_rules
-from .engine import Engine, default_engine
+from .engine import Engine, Equivalence, default_engine
 from .errors import (
     CanonicalFormError,
     LimitError,
@@ -54,8 +54,10 @@ def simplify(expr, shapes: dict | None = None, rules: list[str | Path] | None = 
     return _engine(rules).simplify(expr, shapes)
 
 
-def equivalent(a, b, shapes: dict | None = None, rules: list[str | Path] | None = None) -> bool:
-    """Whether two expressions are equal (proved by the rules, or refuted numerically)."""
+def equivalent(a, b, shapes: dict | None = None,
+               rules: list[str | Path] | None = None) -> Equivalence:
+    """Whether two expressions are equal: an :class:`Equivalence` — proved by the rules,
+    refuted numerically, or unknown; truthy only when proved."""
     return _engine(rules).equivalent(a, b, shapes)
 
 
@@ -94,7 +96,7 @@ def parse(text: str, shapes: dict | None = None) -> Expr:
 
 __all__ = [
     "CheckReport", "check_rules",
-    "Engine", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
+    "Engine", "Equivalence", "Expr", "Gradient", "Limits", "Report", "gradient", "differential", "simplify",
     "jacobian", "hessian", "hvp",
     "equivalent", "parse", "codegen", "TracegradError", "ParseError", "ShapeError", "UnsupportedError",
     "WrtError", "RuleFileError", "LimitError", "CanonicalFormError", "__version__",

@@ -2,7 +2,7 @@
 rules plus user files) and its :class:`~rewrite.pipeline.Pipeline`; it takes text (or sympy, or
 terms), checks the request (the variable, a 1×1 objective, the input's size) and returns result
 objects: a :class:`~rewrite.expr.Gradient`, a :class:`~rewrite.second_order.Derivative`, an
-:class:`~rewrite.expr.Expr`, or the answer of an equivalence.
+:class:`~rewrite.expr.Expr`, or the answer of an equivalence (an :class:`Equivalence`).
 
 >>> eng = Engine()
 >>> str(eng.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}))
@@ -22,12 +22,12 @@ import numpy as np
 from . import second_order
 from .algebra import make_pair
 from .egraph import Program
-from .errors import CanonicalFormError, LimitError, ShapeError, UnsupportedError, WrtError
+from .errors import LimitError, ShapeError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .numeric import values_at_random_points
 from .parse import Elaborator, name_free_dims
 from .pipeline import Pipeline
-from .report import Limits
+from .report import Limits, Report
 from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet
 from .shapes import fmt_shape
 from .stock import stock_ruleset, with_user_files
@@ -148,22 +148,24 @@ class Engine:
         out, rep = self.pipeline.simplify_term(t, ("close",))
         return Expr(out, rep, self.functions)
 
-    def equivalent(self, a, b, shapes: dict | None = None) -> bool:
-        """True when the rules prove a = b; False when a random point shows they differ.
-
-        Raises :class:`CanonicalFormError` when neither happens within the limits.
+    def equivalent(self, a, b, shapes: dict | None = None) -> Equivalence:
+        """Whether ``a`` = ``b``: an :class:`Equivalence`, proved when the rules prove it (the
+        phases of :meth:`simplify`, so whatever simplify reduces one side to is proved), refuted
+        when the shapes differ or a random point shows different values, unknown otherwise.
+        It is truthy only when proved, and compares equal to True (proved) or False (refuted).
         """
         ta, tb = self._pair(a, b, shapes)
         if ta.shape != tb.shape:
-            return False
-        proved, unproved = self.pipeline.prove_equal(ta, tb)
+            return Equivalence(False, None, f"the shapes differ: {fmt_shape(ta.shape)} and "
+                                            f"{fmt_shape(tb.shape)}")
+        proved, rep = self.pipeline.prove_equal(ta, tb)
         if proved:
-            return True
+            return Equivalence(True, rep, "proved by the rules")
         for va, vb in values_at_random_points(ta, tb, self.functions):
             if not np.allclose(va, vb, rtol=1e-8, atol=1e-10):
-                return False
-        raise CanonicalFormError("could not prove the two expressions equal within the limits, "
-                                 "and they agree numerically at random points", report=unproved)
+                return Equivalence(False, rep, "the values differ at a random point")
+        return Equivalence(None, rep, "not proved by the rules within the limits, and equal "
+                                      "at random points")
 
     def _pair(self, a, b, shapes) -> tuple[Term, Term]:
         if isinstance(a, str) and isinstance(b, str):
@@ -174,6 +176,60 @@ class Engine:
             pair = name_free_dims(make_pair(ta, tb), el.u)
             return pair.args[0], pair.args[1]
         return self.term(a, shapes), self.term(b, shapes)
+
+
+class Equivalence:
+    """The answer of :meth:`Engine.equivalent`: ``proved`` (the rules put both sides in one
+    e-class), ``refuted`` (different shapes, or different values at a random point) or
+    ``unknown`` (neither within the limits). Truthy only when proved; ``== True`` holds when
+    proved and ``== False`` when refuted (an unknown answer equals neither). ``value`` is True,
+    False or None; ``reason`` says why, ``report`` is the proof run's :class:`Report` (None when
+    the shapes differ). It prints as ``True``, ``False`` or ``Unknown``; ``str`` gives the CLI's
+    ``true``, ``false`` or ``unknown``.
+
+    >>> Equivalence(None, None, "not proved").unknown, bool(Equivalence(None, None, "-"))
+    (True, False)
+    >>> Equivalence(True, None, "proved") == True, Equivalence(False, None, "differ") == False
+    (True, True)
+    >>> Equivalence(None, None, "-") == False, Equivalence(None, None, "-")
+    (False, Unknown)
+    """
+
+    __slots__ = ("value", "report", "reason")
+
+    def __init__(self, value: bool | None, report: Report | None, reason: str) -> None:
+        self.value, self.report, self.reason = value, report, reason
+
+    @property
+    def proved(self) -> bool:
+        return self.value is True
+
+    @property
+    def refuted(self) -> bool:
+        return self.value is False
+
+    @property
+    def unknown(self) -> bool:
+        return self.value is None
+
+    def __bool__(self) -> bool:
+        return self.proved
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Equivalence):
+            return self.value is other.value
+        if isinstance(other, bool):
+            return self.value is other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return {True: "True", False: "False", None: "Unknown"}[self.value]
+
+    def __str__(self) -> str:
+        return repr(self).lower()
 
 
 def undeclared_hint(f: Term, shapes: dict | None) -> str:
@@ -265,4 +321,4 @@ def default_engine() -> Engine:
         return _default
 
 
-__all__ = ["Engine", "default_engine"]
+__all__ = ["Engine", "Equivalence", "default_engine"]

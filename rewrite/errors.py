@@ -17,6 +17,9 @@ class TracegradError(Exception):
 
     kind = "error"
     session: object = None
+    #: the expression text a positioned error is in (set by :func:`rewrite.parse.parse`), for
+    #: showing the line with a caret under the position
+    text: str | None = None
 
     def __init__(self, message: str, position: tuple[int, int] | None = None,
                  source: str | None = None, report: object = None) -> None:

@@ -27,6 +27,13 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({str(self)!r})"
 
+    def _short_repr(self, kind: str, *extra: str) -> str:
+        """``Kind('text', extra..., stop=goal, 12.3 ms)``: the run report stays in ``.report``."""
+        parts = [repr(str(self)), *extra]
+        if self.report is not None:
+            parts += [f"stop={self.report.stop_reason}", f"{self.report.seconds * 1000:.1f} ms"]
+        return f"{kind}({', '.join(parts)})"
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Expr):
             return self.term == other.term
@@ -87,6 +94,15 @@ class Gradient(Expr):
     steps: list | None = field(default=None, repr=False)  # rewrite.steps.Step, when recorded
     #: variables declared "symmetric" or "spd" (then a symmetric wrt has the gradient sym(G))
     structure: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        """Short: the gradient, the variable, why the run stopped and how long it took.
+
+        >>> from rewrite.engine import Engine
+        >>> Engine().gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)})
+        Gradient("A'", wrt=X, stop=goal, ... ms)
+        """
+        return self._short_repr("Gradient", f"wrt={self.wrt}")
 
     @property
     def objective(self) -> Expr:

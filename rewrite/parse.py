@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from lark import Token, Tree
 
-from .errors import ParseError, ShapeError, UnsupportedError
+from .errors import ParseError, ShapeError, TracegradError, UnsupportedError
 from .shapes import DimVar, Unifier, fmt_shape
 from .syntax import node_position, parse_tree
 from .terms import OPS, Term, dims_of, mul_dims, result_shape
@@ -34,6 +34,31 @@ BUILTIN_CALLS = {
     "eye": 1, "ones": 1, "diag": 1, "vec": 1, "kron": 2, "kront": 2,
     "trace": 1, "transpose": 1, "mean": 1, "norm1": 1, "max": 2, "min": 2, "softmax": 1,
     "logsumexp": 1,
+}
+#: the built-in functions, as called, with what each means (``tracegrad functions``)
+BUILTIN_HELP = {
+    "tr": ("tr(A)", "trace of a square matrix"),
+    "trace": ("trace(A)", "tr(A)"),
+    "det": ("det(A)", "determinant of a square matrix"),
+    "logdet": ("logdet(A)", "log(det(A)), A with a positive determinant"),
+    "inv": ("inv(A)", "inverse of a square matrix"),
+    "transpose": ("transpose(A)", "A'"),
+    "sum": ("sum(X) | sum(X, k)", "sum of the entries; k = 1 down the columns, 2 along the rows"),
+    "mean": ("mean(X) | mean(X, k)", "mean of the entries; k as for sum"),
+    "norm1": ("norm1(X)", "sum of absolute values, sum(abs(X))"),
+    "norm2": ("norm2(x)", "Euclidean norm of a column or row vector"),
+    "norm2sq": ("norm2sq(x)", "squared Euclidean norm, x'*x (any shape: fro2)"),
+    "fro2": ("fro2(X)", "squared Frobenius norm, sum(X .* X)"),
+    "eye": ("eye(n)", "n×n identity"),
+    "ones": ("ones(n)", "n×1 vector of ones"),
+    "diag": ("diag(v) | diag(A)", "diagonal matrix of a vector; diagonal of a square matrix"),
+    "vec": ("vec(X)", "the columns stacked (column-major)"),
+    "kron": ("kron(A, B)", "Kronecker product A ⊗ B"),
+    "kront": ("kront(A, B)", "A ⊗ B times the commutation matrix"),
+    "max": ("max(A, B)", "elementwise maximum, A + relu(B - A)"),
+    "min": ("min(A, B)", "elementwise minimum, A - relu(A - B)"),
+    "softmax": ("softmax(X)", "column-wise exp(x)/sum(exp(x))"),
+    "logsumexp": ("logsumexp(X)", "column-wise log(sum(exp(x))): m×n → 1×n"),
 }
 #: what people coming from other tools call our functions (NumPy, MATLAB, PyTorch, LaTeX)
 ALIASES = {"norm": "norm2 (vectors), sqrt(fro2(X)) (matrices)", "frobenius": "fro2",
@@ -168,8 +193,13 @@ class Elaborator:
     # -- entry -----------------------------------------------------------------------------
     def elaborate(self, text: str) -> Term:
         self.text = text
-        tree = parse_tree(text)
-        return self.resolve(self.visit(tree))
+        try:
+            return self.resolve(self.visit(parse_tree(text)))
+        except TracegradError as e:  # an expression's error keeps its text (the CLI's caret)
+            if e.position is not None and e.text is None and isinstance(text, str) \
+                    and not self.rule_mode:
+                e.text = text
+            raise
 
     def resolve(self, t: Term) -> Term:
         """Replace unified dimension variables by their representatives."""
@@ -472,8 +502,12 @@ class Elaborator:
         base = self.visit(node.children[0])
         expo = self.visit(node.children[1])
         if not self.known_scalar(expo):
-            raise ShapeError(f"exponent of '^' must be 1×1, got {self.shape_str(expo.shape)}",
-                             position=node_position(node.children[1]))
+            hint = ""
+            if expo.op == "var" and expo.attr == "T":  # x^T, the transpose elsewhere
+                base_text = self.text_of(node.children[0])
+                hint = f"; the transpose is written {base_text}' ({base_text}^T is a power)"
+            raise ShapeError(f"exponent of '^' must be 1×1, got {self.shape_str(expo.shape)}"
+                             + hint, position=node_position(node.children[1]))
         if self.known_scalar(base):
             return self.mk("epows", base, expo)
         if expo.op == "num" and expo.attr.denominator == 1:

@@ -27,7 +27,7 @@ from .errors import CanonicalFormError, EngineError, LimitError, TracegradError,
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
-from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet, reach
+from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, reach
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
@@ -40,9 +40,10 @@ log = logging.getLogger("rewrite.engine")
 DERIVATION_PHASES = ("tidy", "expand", "collect")
 #: one simplification round (the phases after any extra ones, such as close for simplify())
 SIMPLIFY_PHASES = ("tidy", "simplify")
-#: the phases an equivalence proof runs, in order, and the program it runs them in (that of
-#: simplify(), a superset, compiled once for both)
-EQUIVALENCE_PHASES = ("close", "simplify")
+#: the phases an equivalence proof runs, in order: those of simplify(), in one e-graph where
+#: tidy's directed rules add rather than replace (so that close's equations still see what they
+#: match); the program is that of simplify(), compiled with tidy adding
+EQUIVALENCE_PHASES = ("close", "tidy", "simplify")
 EQUIVALENCE_PROGRAM = ("close", "tidy", "simplify")
 #: the limits of a simplification round or an equivalence proof
 SIMPLIFY_LIMITS = dict(iterations=8, enodes=10_000, seconds=2.0)
@@ -135,13 +136,15 @@ class Derivation:
     steps: list[Step] | None = None
 
 
-def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:
+def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | None:
     """f with the tidy rules applied (A'' → A, c' → c for 1×1 c, 1*A → A, …), in a clean e-graph.
 
     Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
     proven equal to X only later, the replaced d(X'') would become d(X) itself and the
     gradient could not be read off. So the objective is tidied first; when that changes it,
-    the e-graph is reset and the tidied term is differentiated instead.
+    the e-graph is reset and the tidied term is differentiated instead. None when the replacing
+    tidy rules left f's class with nothing to extract (overlapping rules, as in
+    ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
     h = s.add(f, varying={wrt})
     if watch:
@@ -153,8 +156,10 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term:
     try:
         tidied = s.extract(h) if reason == StopReason.SATURATED else f
     except EngineError:
-        tidied = f
+        tidied = None
     s.reset()
+    if tidied is None:
+        return None
     return tidied if wrt in free_vars(tidied) else f
 
 
@@ -178,6 +183,7 @@ class Pipeline:
         self.ruleset = ruleset
         self.limits = limits or Limits()
         self.programs: OrderedDict[tuple, Program] = OrderedDict()
+        self.reaches: dict[tuple, Reach] = {}  # (phases, start operators) -> reach
         self.lock = threading.Lock()
 
     @property
@@ -205,7 +211,12 @@ class Pipeline:
             start = {"var", "num", *extra}
             for t in terms:
                 start |= {n.op for n in post_order(t)}
-            only = reach(self.ruleset, phases, start)
+            rkey = (phases, frozenset(start))
+            only = self.reaches.get(rkey)
+            if only is None:
+                if len(self.reaches) > 4096:  # bounded: distinct operator sets are few in practice
+                    self.reaches.clear()
+                only = self.reaches[rkey] = reach(self.ruleset, phases, start)
         key = (phases, traced, tuple(sorted(set(replacing))), only)
         with self.lock:
             program = self.programs.get(key)
@@ -240,7 +251,11 @@ class Pipeline:
         trail: list[Step] = [Step("f", f, "input")]
         with s:
             x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
-            f = tidy_input(s, f, wrt, watch=steps)
+            tidied = tidy_input(s, f, wrt, watch=steps)
+            if tidied is None:  # tidy with rules that only add: every class stays extractable
+                added = self.run_round(f, ("tidy",), ("expand",), None)
+                tidied = added[0] if added is not None and wrt in free_vars(added[0]) else f
+            f = tidied
             if steps:
                 trail += from_trail(s.trail, "f", "f")[1:]
                 trail.append(Step("df", make("d", f), "differentiate"))
@@ -369,9 +384,33 @@ class Pipeline:
 
     # -- equivalence ----------------------------------------------------------------------
     def prove_equal(self, a: Term, b: Term) -> tuple[bool, Report]:
-        """Whether the rules put ``a`` and ``b`` (same shape) in one e-class within the limits,
-        with the run's report."""
-        with Session(self.program_for(EQUIVALENCE_PROGRAM, terms=(a, b)), Limits(**SIMPLIFY_LIMITS)) as s:
+        """Whether the rules prove ``a`` = ``b`` (same shape) within the limits, with the run's
+        report: both in one e-class after the phases of simplify() (:data:`EQUIVALENCE_PHASES`),
+        or else both simplified (:meth:`simplify_term` with close, as simplify() does) to one term
+        or to terms proven equal. So anything simplify() reduces one side to, equivalent proves.
+        """
+        proved, rep = self.same_class(a, b)
+        if proved:
+            return True, rep
+        sa, ra = self.simplify_term(a, ("close",))
+        sb, rb = self.simplify_term(b, ("close",))
+        rep.absorb(ra)
+        rep.absorb(rb)
+        if canonical_sum(sa) == canonical_sum(sb) or canonical_sum(sa) == canonical_sum(b) \
+                or canonical_sum(a) == canonical_sum(sb):
+            return True, rep
+        if (sa, sb) != (a, b):
+            proved, more = self.same_class(sa, sb)
+            rep.absorb(more)
+            if proved:
+                return True, rep
+        return False, rep
+
+    def same_class(self, a: Term, b: Term) -> tuple[bool, Report]:
+        """Whether the phases of :data:`EQUIVALENCE_PHASES`, run on ``a`` and ``b`` in one e-graph
+        (tidy adding), put them in one e-class within the limits."""
+        program = self.program_for(EQUIVALENCE_PROGRAM, replacing=(), terms=(a, b))
+        with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             ha, hb = s.add(a), s.add(b)
             reason = StopReason.SATURATED
             for ph in EQUIVALENCE_PHASES:

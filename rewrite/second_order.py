@@ -51,6 +51,11 @@ class Derivative(Expr):
     direction: str | None = None
     gradient: Term | None = None  # G = ∂f/∂wrt, for a Hessian or an HVP
 
+    def __repr__(self) -> str:
+        """``Hessian('A + A'', wrt=x, stop=goal, 3.1 ms)``; the report stays in ``.report``."""
+        extra = [f"wrt={self.wrt}"] + ([f"direction={self.direction}"] if self.direction else [])
+        return self._short_repr(self.kind.capitalize() if self.kind != "hvp" else "HVP", *extra)
+
     @property
     def objective(self) -> Expr:
         return Expr(self.of, registry=self.registry)

@@ -15,6 +15,7 @@ rewrite.errors.ParseError: 1:4: unexpected end of input; expected an operand
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
@@ -66,12 +67,15 @@ NUMBER: /(\d+(\.(?![*\/^'])\d*)?|\.\d+)([eE][-+]?\d+)?/
 MAX_LENGTH = 100_000  # characters; longer text is refused before parsing
 MAX_DEPTH = 400
 
-_TOKEN_NAMES = {
-    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "BACKSLASH": "'\\'",
-    "LPAR": "'('", "RPAR": "')'",
-    "COMMA": "','", "CIRCUMFLEX": "'^'", "QUOTE": "'''", "NUMBER": "a number", "NAME": "a name",
-    "__ANON_0": "'.*'", "__ANON_1": "'./'", "__ANON_2": "'.^'", "$END": "end of input",
-}
+#: lark's token types, grouped for saying in words what the parser expected
+_OPERANDS = {"NAME", "NUMBER", "LPAR"}
+_OPERATORS = {"STAR", "SLASH", "BACKSLASH", "CIRCUMFLEX", "QUOTE", "__ANON_0", "__ANON_1",
+              "__ANON_2"}
+
+
+def _show(s: str) -> str:
+    """A token as the user typed it, quoted readably: ``'*'``, ``"'"``, ``'\\'``."""
+    return f'"{s}"' if "'" in s else f"'{s}'"
 
 
 @lru_cache(maxsize=1)
@@ -116,25 +120,108 @@ def parse_tree(text: str) -> Tree:
     _check_depth(text)
     try:
         return _parser().parse(text)
-    except UnexpectedEOF:
-        raise ParseError("unexpected end of input; expected an operand",
-                         position=_position(text, len(text.rstrip()))) from None
     except UnexpectedCharacters as e:
-        raise ParseError(f"unexpected character {text[e.pos_in_stream]!r}",
-                         position=(e.line, e.column)) from None
-    except UnexpectedToken as e:
-        tok: Token = e.token
-        if tok.type == "$END":
-            raise ParseError("unexpected end of input; expected an operand",
-                             position=_position(text, len(text.rstrip()))) from None
-        expected = sorted(_TOKEN_NAMES.get(x, x) for x in e.expected)
-        hint = f"; expected {', '.join(expected[:6])}" if expected else ""
-        raise ParseError(f"unexpected {tok.value!r}{hint}",
+        raise ParseError(f"unexpected character {_show(text[e.pos_in_stream])}"
+                         + _foreign_hint(text), position=(e.line, e.column)) from None
+    except (UnexpectedEOF, UnexpectedToken) as e:
+        tok = getattr(e, "token", None)
+        expected = set(getattr(e, "expected", ()) or ())
+        if tok is None or tok.type == "$END":
+            pos = len(text.rstrip())
+            opened = _open_parens(text, pos)
+            if opened and not expected & _OPERANDS:
+                where = _position(text, opened[-1])
+                raise ParseError(f"missing ')' to close '(' at {where[0]}:{where[1]}"
+                                 + _foreign_hint(text), position=_position(text, pos)) from None
+            raise ParseError("unexpected end of input; expected an operand"
+                             + _foreign_hint(text), position=_position(text, pos)) from None
+        pos = tok.start_pos if tok.start_pos is not None else 0
+        words = _expected_words(expected, text, pos)
+        hint = f"; expected {words}" if words else ""
+        beside = pos if tok.type in _OPERANDS and "STAR" in expected else None
+        raise ParseError(f"unexpected {_show(tok.value)}{hint}" + _foreign_hint(text, beside),
                          position=(tok.line, tok.column)) from None
     except UnexpectedInput as e:  # pragma: no cover - other lark errors
         raise ParseError(str(e).splitlines()[0], position=(e.line, e.column)) from None
     except RecursionError:
         raise ParseError("expression nested too deeply", position=(1, 1)) from None
+
+
+def _open_parens(text: str, pos: int) -> list[int]:
+    """Offsets of the '(' left open before offset ``pos``."""
+    stack: list[int] = []
+    for i, ch in enumerate(text[:pos]):
+        if ch == "(":
+            stack.append(i)
+        elif ch == ")" and stack:
+            stack.pop()
+    return stack
+
+
+def _expected_words(expected: set[str], text: str, pos: int) -> str:
+    """What the parser could take at offset ``pos``, in words.
+
+    >>> _expected_words({"NAME", "NUMBER", "LPAR", "MINUS"}, "a + ", 4)
+    "an operand (a name, a number or '(')"
+    >>> _expected_words({"STAR", "LPAR", "RPAR", "COMMA", "$END"}, "tr(a b", 5)
+    "an operator, ')' to close '(' at 1:3 or ','"
+    """
+    parts = []
+    if expected & {"NAME", "NUMBER"}:  # ('(' alone follows a name: a call)
+        parts.append("an operand (a name, a number or '(')")
+    elif expected & (_OPERATORS | {"PLUS", "MINUS"}):
+        parts.append("an operator")
+    opened = _open_parens(text, pos)
+    if opened and "RPAR" in expected:
+        where = _position(text, opened[-1])
+        parts.append(f"')' to close '(' at {where[0]}:{where[1]}")
+        if "COMMA" in expected and text[:opened[-1]].rstrip()[-1:].isalnum():  # in a call
+            parts.append("','")
+    elif not opened and "$END" in expected:
+        parts.append("the end of the expression")
+    return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1] if parts else ""
+
+
+#: syntax of other languages people type, and how it is written here (the error path only)
+_FOREIGN = [
+    (re.compile(r"\b(?:np|numpy|jnp|torch)\.(?=\w)"), "", "no 'np.' prefix: functions are called by name"),
+    (re.compile(r"(?<=[\w')])\.T\b"), "'", "NumPy's X.T is X'"),
+    (re.compile(r"(?<=[\w')])\s*\^\s*T\b"), "'", "x^T is x'"),
+    (re.compile(r"\s*\*\*\s*"), ".^", "'**' is '^' (matrix power) or '.^' (elementwise)"),
+    (re.compile(r"\s*@\s*"), "*", "'@' is '*'"),
+]
+_SIDE_BY_SIDE = re.compile(r"(?<=[\w')])\s+(?=[\w(])")
+
+
+def _foreign_hint(text: str, beside: int | None = None) -> str:
+    """A note for syntax from NumPy, LaTeX or Python that the language writes differently, and
+    the expression rewritten when that parses; empty when none applies. ``beside``: the offset
+    of an operand written right after another one (a product without '*').
+
+    >>> _foreign_hint("X.T @ A")
+    "; NumPy's X.T is X', '@' is '*'; try X'*A"
+    >>> _foreign_hint("x^T A x", beside=4)
+    "; a product needs '*' (juxtaposition is not multiplication), x^T is x'; try x'*A*x"
+    """
+    notes, fixed = [], text
+    if beside is not None:
+        notes.append("a product needs '*' (juxtaposition is not multiplication)")
+        fixed = fixed[:beside].rstrip() + "*" + fixed[beside:]
+    for pattern, replacement, note in _FOREIGN:
+        if pattern.search(fixed):
+            notes.append(note)
+            fixed = pattern.sub(replacement, fixed)
+    if notes and _SIDE_BY_SIDE.search(fixed):
+        fixed = _SIDE_BY_SIDE.sub("*", fixed)
+        if beside is None:
+            notes.append("a product needs '*' (juxtaposition is not multiplication)")
+    if not notes:
+        return ""
+    try:
+        _parser().parse(fixed)
+    except (UnexpectedInput, RecursionError):
+        return "; " + ", ".join(notes)
+    return "; " + ", ".join(notes) + f"; try {' '.join(fixed.split())}"
 
 
 def node_position(node) -> tuple[int, int] | None:

@@ -15,7 +15,7 @@ from .errors import TracegradError
 from .expr import Gradient
 from .numeric import evaluate, gradient_error, instantiate_dims, random_point, relative_error
 from .second_order import Derivative
-from .terms import make
+from .terms import make, var_shapes
 
 #: the relative error (against central differences) above which a result is wrong
 TOLERANCE = 1e-5
@@ -66,18 +66,56 @@ def check(result: Gradient | Derivative, spd: set[str] = frozenset(),
           positive: set[str] = frozenset()) -> float:
     """Relative error of ``result`` against central differences at a random point; raises a
     TracegradError when it exceeds :data:`TOLERANCE` or the point is outside the domain."""
-    if isinstance(result, Derivative):
-        value, fd, err = derivative_error(result, spd=spd, positive=positive)
-        what = f"the {result.kind}"
-    else:
-        value, fd, err = gradient_error(result, spd=spd, positive=positive)
-        what = "the gradient"
-    if not (np.all(np.isfinite(value)) and np.all(np.isfinite(fd))):
+    value, fd, err = _compare(result, spd, positive)
+    what = f"the {result.kind}" if isinstance(result, Derivative) else "the gradient"
+    if not _finite(value, fd):
         raise TracegradError("--check: the expression is not finite at the random point drawn "
-                             f"(domain restrictions?); {what} was not verified")
+                             f"(domain restrictions?); {what} was not verified; "
+                             + domain_hint(result, spd, positive))
     if err > TOLERANCE:
         raise TracegradError(f"--check FAILED: relative error {err:.2e} against finite differences")
     return err
 
 
-__all__ = ["TOLERANCE", "check", "derivative_error"]
+def _compare(result: Gradient | Derivative, spd: set[str], positive: set[str]):
+    if isinstance(result, Derivative):
+        return derivative_error(result, spd=spd, positive=positive)
+    return gradient_error(result, spd=spd, positive=positive)
+
+
+def _finite(value: np.ndarray, fd: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(value)) and np.all(np.isfinite(fd)))
+
+
+def domain_hint(result: Gradient | Derivative, spd: set[str] = frozenset(),
+                positive: set[str] = frozenset()) -> str:
+    """Which ``--spd NAME`` / ``--positive NAME`` options make the check's random point land in
+    the expression's domain (one option if one suffices, else every variable positive), or that
+    none does.
+
+    >>> from rewrite.engine import Engine
+    >>> domain_hint(Engine().gradient("sum(log(x))", "x", {"x": (3,)}))
+    'try --positive x'
+    >>> domain_hint(Engine().gradient("logdet(S)", "S", {"S": (3, 3)}))
+    'try --spd S'
+    """
+    f = result.of if isinstance(result, Derivative) else result.f
+    shapes = var_shapes(f)
+    square = sorted(n for n, sh in shapes.items() if sh[0] == sh[1] and n not in spd)
+    tries = [(f"--spd {n}", set(spd) | {n}, set(positive)) for n in square]
+    tries += [(f"--positive {n}", set(spd), set(positive) | {n})
+              for n in sorted(shapes) if n not in positive]
+    if len(shapes) > 1:
+        rest = sorted(set(shapes) - set(positive))
+        tries.append((" ".join(f"--positive {n}" for n in rest), set(spd), set(positive) | set(rest)))
+    for option, s, p in tries:
+        try:
+            value, fd, _ = _compare(result, s, p)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            continue
+        if _finite(value, fd):
+            return f"try {option}"
+    return "no --spd NAME or --positive NAME option found a point in its domain"
+
+
+__all__ = ["TOLERANCE", "check", "derivative_error", "domain_hint"]

@@ -5,7 +5,7 @@ import pytest
 from conftest import check_answer, check_numerically, check_same_value
 
 import rewrite as rw
-from rewrite.numeric import evaluate, instantiate_dims, random_point, relative_error
+from rewrite.numeric import evaluate, finite_difference, instantiate_dims, random_point, relative_error
 
 
 def test_readme_example():
@@ -205,3 +205,22 @@ def test_scalar_and_transpose_debris_tidied(expr, expected):
     check_answer(rw.gradient(expr, "X", shapes), expected)  # 1×1 (3×3), by value too
     if expr == "tr(A*X''')":  # and at random non-square sizes
         check_answer(rw.gradient(expr, "X", {"X": ("m", "n"), "A": ("m", "n")}), expected)
+
+
+@pytest.mark.parametrize("text", [
+    "sum(sqrt(cos(inv(inv((X*eye(3))'*X)))))",
+    "sum(diag(sqrt(exp(cos(inv(inv(((B*X*C)*eye(2))'*((B*X*C)*eye(2)) + eye(2))))))))",
+])
+def test_an_objective_whose_tidying_leaves_nothing_to_extract_is_tidied_by_adding(text):
+    """Overlapping replacing tidy rules ((A*B)' => B'*A', A*eye => A) under inv(inv(·)) once
+    left the objective's class with nothing to extract, and the derivation ended in an engine
+    error; the objective is then tidied with rules that only add."""
+    g = rw.gradient(text, "X", {"X": (3, 3), "B": (2, 3), "C": (3, 2)})
+    rng = np.random.default_rng(0)
+    # small entries keep cos(·) positive, inside sqrt's domain
+    env = {"X": 0.1 * rng.standard_normal((3, 3)), "B": 0.3 * rng.standard_normal((2, 3)),
+           "C": 0.3 * rng.standard_normal((3, 2))}
+    grad = evaluate(g.term, env)
+    fd = finite_difference(g.f, "X", env)
+    assert grad.shape == fd.shape == (3, 3) and np.all(np.isfinite(grad))
+    assert relative_error(grad, fd) < 1e-6

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..check_rules import check_rules
 from ..errors import LimitError, TracegradError, UnsupportedError
+from ..parse import BUILTIN_CALLS, BUILTIN_HELP
 from ..steps import format_steps
 from ..verify import check
 from ..version import VERSION
@@ -71,11 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--spd", action="append", metavar="NAME", default=[],
                    help="declare a variable symmetric positive definite (as --symmetric; "
                    "--check draws it SPD)")
+    g.add_argument("--positive", action="append", metavar="NAME", default=[],
+                   help="with --check: draw NAME with positive entries (log, sqrt, ...)")
     common(g, ("text", "latex", "json", *CODE_FORMATS))
     s = sub.add_parser("simplify", help="simplify an expression")
     s.add_argument("expr")
     common(s)
-    e = sub.add_parser("equiv", aliases=list(ALIASES), help="are two expressions equal?")
+    e = sub.add_parser("equiv", aliases=list(ALIASES), help="are two expressions equal?",
+                       description="Prints true (the rules prove it), false (a random point "
+                       "shows they differ) or unknown (neither within the limits); exit code 0, 0 "
+                       "or 3.")
     e.add_argument("a")
     e.add_argument("b")
     common(e)
@@ -110,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw at most N e-classes (default 60; 0: no cap)")
     v.add_argument("--shape", action="append", metavar="NAME=DIMS")
     v.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
+    f = sub.add_parser("functions", help="list the functions an expression can call",
+                       description="The built-in functions with their arguments and meaning, "
+                       "then the elementwise functions declared in the rule files (stock and "
+                       "--rules) with their derivative f'(x).")
+    f.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
     c = sub.add_parser("check-rules", help="test rules numerically for soundness",
                        description="Evaluate both sides of every rule on random matrices (several "
                        "shape draws). Exit code 0 when all are sound, 1 when a rule is unsound "
@@ -122,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true",
                    help="list every rule with its verdict and citation")
     for name, sp in sub.choices.items():
-        if name != "check-rules" and name not in ALIASES:  # an alias shares its command's parser
+        # no derivation in check-rules and functions; an alias shares its command's parser
+        if name not in ("check-rules", "functions") and name not in ALIASES:
             add_limit_options(sp)
     return p
 
@@ -180,11 +192,29 @@ def _cmd_check_rules(args) -> int:
     return 0 if rep.ok else 1
 
 
+def _cmd_functions(args) -> int:
+    registry = engine_from(args).functions
+    width = max(len(call) for call, _ in BUILTIN_HELP.values())
+    print("built in:")
+    for name in sorted(BUILTIN_CALLS):
+        call, meaning = BUILTIN_HELP[name]
+        print(f"  {call:<{width}}  {meaning}")
+    names = registry.names()
+    print("elementwise (declared in rule files), with the derivative f'(x):")
+    derivs = {n: registry[n].derivative_text("x").replace("(x)", "x") for n in names}
+    width = max((len(n) for n in names), default=0) + 3
+    dwidth = max((len(d) for d in derivs.values()), default=0)
+    for name in names:
+        source = registry[name].source
+        print(f"  {name + '(x)':<{width}}  f'(x) = {derivs[name]:<{dwidth}}  {source}".rstrip())
+    return 0
+
+
 def _cmd_grad(args) -> int:
     structure = {**dict.fromkeys(args.symmetric, "symmetric"), **dict.fromkeys(args.spd, "spd")}
     g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps,
                                    structure=structure)
-    checked = check(g) if args.check else None
+    checked = check(g, positive=set(args.positive)) if args.check else None
     if args.steps and args.format != "json":
         print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
@@ -211,13 +241,15 @@ def _cmd_simplify(args) -> int:
 
 
 def _cmd_equiv(args) -> int:
+    """Prints true, false or unknown; exit code 0 when decided, 3 when unknown."""
     same = engine_from(args).equivalent(args.a, args.b, parse_shapes(args.shape))
-    print(json.dumps({"equivalent": same}) if args.format == "json" else str(same).lower())
-    return 0
+    print(json.dumps({"equivalent": same.value}) if args.format == "json" else str(same))
+    return 3 if same.unknown else 0
 
 
 # One handler per subcommand; build_parser registers the matching sub-parser.
-COMMANDS = {"check-rules": _cmd_check_rules, "viz": _cmd_viz, "grad": _cmd_grad, "simplify": _cmd_simplify,
+COMMANDS = {"check-rules": _cmd_check_rules, "functions": _cmd_functions, "viz": _cmd_viz,
+            "grad": _cmd_grad, "simplify": _cmd_simplify,
             "equiv": _cmd_equiv, "batch": cmd_batch,
             "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
 

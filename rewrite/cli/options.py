@@ -93,11 +93,39 @@ def print_check(checked: float | None) -> None:
         print(f"check: matches finite differences (relative error {checked:.1e})", file=sys.stderr)
 
 
+def caret(text: str, position: tuple[int, int], width: int = 76) -> str:
+    """The line of ``text`` at ``position`` with a caret under the column (two lines, indented;
+    a long line is cut around the column); empty when the position is not in the text.
+
+    >>> print(caret("tr(X'*A*X", (1, 10)))
+      tr(X'*A*X
+               ^
+    >>> [len(s) for s in caret("a + " * 40 + "(", (1, 161)).split("\\n")]
+    [78, 78]
+    """
+    line, col = position
+    lines = text.split("\n")
+    if not (1 <= line <= len(lines) and 1 <= col <= len(lines[line - 1]) + 1):
+        return ""
+    src, at = lines[line - 1], col - 1
+    if len(src) > width:
+        start = max(0, min(at - width // 2, len(src) - width))
+        if start:
+            src, at = "..." + src[start + 3:], at - start
+        if len(src) > width:
+            src = src[:width - 3] + "..."
+    return f"  {src}\n  {' ' * at}^"
+
+
 def fail(err: TracegradError, fmt: str) -> int:
-    """Print ``err`` on stderr (as JSON with ``--format json``); returns the exit code 2."""
+    """Print ``err`` on stderr (as JSON with ``--format json``); returns the exit code 2. In
+    text, an error in an expression is followed by its line with a caret under the position."""
     if fmt == "json":
         print(json.dumps({"error": err.to_json()}), file=sys.stderr)
     else:
         label = "error" if err.kind == "error" else f"{err.kind} error"
         print(f"tracegrad: {label}: {err}", file=sys.stderr)
+        shown = caret(err.text, err.position) if err.text and err.position else ""
+        if shown:
+            print(shown, file=sys.stderr)
     return 2

@@ -30,7 +30,8 @@ def cmd_second_order(args) -> int:
         d = eng.hvp(args.expr, args.wrt, shapes, direction=args.direction)
     else:
         d = getattr(eng, args.cmd)(args.expr, args.wrt, shapes)
-    checked = check(d, spd=set(args.spd or ())) if args.check else None
+    checked = check(d, spd=set(args.spd or ()), positive=set(args.positive or ())) \
+        if args.check else None
     if args.format in CODE_FORMATS:
         print(d.code(args.format), end="")
         print_check(checked)
@@ -61,6 +62,8 @@ def add_parsers(sub) -> None:
                         help="verify numerically against finite differences at a random point")
         sp.add_argument("--spd", action="append", metavar="NAME",
                         help="with --check: draw NAME as a symmetric positive definite matrix")
+        sp.add_argument("--positive", action="append", metavar="NAME",
+                        help="with --check: draw NAME with positive entries (log, sqrt, ...)")
         if name == "hvp":
             sp.add_argument("--direction", metavar="NAME", default=None,
                             help=f"name of the direction variable (default {DIRECTION}, or "

@@ -48,7 +48,7 @@ def split_phase(rs: RuleSet, phase: str) -> tuple[list[str], list[str]]:
     ([], ['collect', 'jacobian'])
     >>> mine = load_text("ruleset mine in close\\nm : tr(A'*B) => sum(A .* B)\\n", "m", stock_ruleset())
     >>> split_phase(mine, "close")
-    (['mine'], ['trace'])
+    (['mine'], ['trace', 'identities'])
     """
     names = [n for n in rs.rulesets_in(phase) if any(r.ruleset == n for r in rs.rules)]
     directed = [n for n in names if all(r.directed for r in rs.rules if r.ruleset == n)]
