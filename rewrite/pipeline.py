@@ -27,7 +27,7 @@ from .errors import CanonicalFormError, EngineError, LimitError, TracegradError,
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
-from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, reach
+from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, operators, reach
 from .shapes import fmt_shape
 from .steps import Step, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
@@ -210,7 +210,7 @@ class Pipeline:
         if terms is not None:
             start = {"var", "num", *extra}
             for t in terms:
-                start |= {n.op for n in post_order(t)}
+                start |= operators(t)
             rkey = (phases, frozenset(start))
             only = self.reaches.get(rkey)
             if only is None:
@@ -372,8 +372,7 @@ class Pipeline:
                 s.watch("G", h)
             reason = StopReason.SATURATED
             for ph in phases:
-                reason = run_phase(s, ph, simplify_limits(ph) if ph == "tidy" else None,
-                                   cautious=True)
+                reason = run_phase(s, ph, simplify_limits(ph), cautious=True)
             try:
                 out = s.extract(h)
             except EngineError:

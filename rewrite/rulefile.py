@@ -34,7 +34,7 @@ from .errors import ParseError, RuleFileError, ShapeError, TracegradError
 from .functions import FunctionRegistry
 from .parse import Elaborator
 from .shapes import DimVar
-from .terms import OPS, Term
+from .terms import OPS, Term, post_order
 
 PHASES = ("expand", "collect", "close", "tidy", "simplify")
 # Phases whose rules are directed and replace what they match (egglog :subsume), except
@@ -360,19 +360,7 @@ class _Loader:
         rhs_sub = re.sub(r"\{([^{}]*)\}", brace, rhs_text)
         if not directed and computed:
             raise self.error(no, col(roff), name, "an equation cannot compute numbers; use '=>'")
-        scalars = [c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")]
-        vectors = [c.args[0] for c in conds if c.kind == "vector"]
-        squares = [c.args[0] for c in conds if c.kind == "square"]
-        el = Elaborator(None, self.rs.functions.names(), rule_mode=True, scalars=scalars,
-                        vectors=vectors, squares=squares)
-        for key in computed:
-            el.env[key] = (1, 1)
-        for c in conds:
-            if c.kind == "shape":
-                v, m_, n_ = c.args
-                el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
-                el.u.unify(el.env[v][0], el.u.dim(m_))
-                el.u.unify(el.env[v][1], el.u.dim(n_))
+        el = rule_elaborator(self.rs.functions.names(), conds, computed)
         try:
             lhs = el.elaborate(lhs_text)
         except TracegradError as e:
@@ -385,8 +373,8 @@ class _Loader:
         rhs_alone = None
         if not directed:
             # the reverse direction needs the RHS to bind every LHS variable
-            el2 = Elaborator(None, self.rs.functions.names(), rule_mode=True, scalars=scalars,
-                             vectors=vectors, squares=squares)
+            el2 = rule_elaborator(self.rs.functions.names(),
+                                  [c for c in conds if c.kind != "shape"], ())
             try:
                 rhs_alone = el2.elaborate(rhs_sub)
             except TracegradError as e:
@@ -523,21 +511,29 @@ def typed_alone(rule: Rule, text: str) -> Term:
     (memoized on the rule): the shapes a match of that side implies by itself."""
     t = rule.alone.get(text)
     if t is None:
-        conds = rule.conditions
-        el = Elaborator(None, rule.function_names, rule_mode=True,
-                        scalars=[c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")],
-                        vectors=[c.args[0] for c in conds if c.kind == "vector"],
-                        squares=[c.args[0] for c in conds if c.kind == "square"])
-        for key in rule.computed:
-            el.env[key] = (1, 1)
-        for c in conds:
-            if c.kind == "shape":
-                v, m_, n_ = c.args
-                el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
-                el.u.unify(el.env[v][0], el.u.dim(m_))
-                el.u.unify(el.env[v][1], el.u.dim(n_))
+        el = rule_elaborator(rule.function_names, rule.conditions, rule.computed)
         t = rule.alone[text] = el.elaborate(text)
     return t
+
+
+def rule_elaborator(functions: Iterable[str], conds: Iterable[Condition],
+                    computed: Iterable[str]) -> Elaborator:
+    """An elaborator for the sides of a rule: pattern variables typed by the side conditions
+    (scalar, vector, square, shape) and the computed numbers 1×1."""
+    conds = tuple(conds)
+    el = Elaborator(None, functions, rule_mode=True,
+                    scalars=[c.args[0] for c in conds if c.kind in ("scalar", "num", "int", "cmp")],
+                    vectors=[c.args[0] for c in conds if c.kind == "vector"],
+                    squares=[c.args[0] for c in conds if c.kind == "square"])
+    for key in computed:
+        el.env[key] = (1, 1)
+    for c in conds:
+        if c.kind == "shape":
+            v, m_, n_ = c.args
+            el.env.setdefault(v, (el.u.fresh(), el.u.fresh()))
+            el.u.unify(el.env[v][0], el.u.dim(m_))
+            el.u.unify(el.env[v][1], el.u.dim(n_))
+    return el
 
 
 def dimension_keys(t: Term) -> list[tuple[tuple, object]]:
@@ -629,13 +625,7 @@ class Reach:
 
 def operators(t: Term) -> set[str]:
     """The operators of ``t`` (pattern variables left out)."""
-    out, stack = set(), [t]
-    while stack:
-        n = stack.pop()
-        if n.op != "pvar":
-            out.add(n.op)
-        stack.extend(n.args)
-    return out
+    return {n.op for n in post_order(t) if n.op != "pvar"}
 
 
 def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
