@@ -1,16 +1,18 @@
 """Run the benchmarks, print plain-text tables, write PNG plots and BENCHMARKS.md.
 
-    python -m benchmarks.run [--quick] [--part a|b|c|d|all|none] [--sizes 100,500,2000] [--threads N]
+    python -m benchmarks.run [--quick] [--part a|b|c|d|e|all|none] [--sizes 100,500,2000] [--threads N]
                              [--out DIR] [--markdown FILE] [--profile] [--allow-mixed-commits]
 
 Parts: a = derivation latency (public cases and scaling families), b = against SymPy,
 c = generated gradient code against jax.grad / torch.autograd, d = generated Hessian and HVP code
-against jax.hessian / jax.jvp(jax.grad) / torch.autograd.functional; none = only rewrite the
+against jax.hessian / jax.jvp(jax.grad) / torch.autograd.functional, e = textbook identities for
+``equivalent`` (and near misses it must not prove) against SymPy; none = only rewrite the
 markdown from the JSON results. Each part's JSON records the commit measured; the markdown step
 refuses results of different commits unless ``--allow-mixed-commits``.
 
 Exit code: 0; 1 when a deviation gate of part c or d failed (a library's result more than 1e-12
-away, relatively, from the reference, a non-float64 input, or a library failing); 2 when the
+away, relatively, from the reference, a non-float64 input, or a library failing) or part e found
+a false claim (a near miss proved); 2 when the
 markdown step refused to mix commits (or, from argparse, for a wrong command line).
 """
 
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.common import DEFAULT_MARKDOWN, DEFAULT_OUT
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("a", "b", "c", "d", "all", "none"), default="all",
+    p.add_argument("--part", choices=("a", "b", "c", "d", "e", "all", "none"), default="all",
                    help="which part to run (none: only rewrite the markdown from the JSON results)")
     p.add_argument("--quick", action="store_true",
                    help="small smoke run (a minute or two; not for figures: fewer cases, sizes 100 and 200)")
@@ -140,7 +142,7 @@ def _problems(arg: str | None, known: dict) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from benchmarks import autodiff, derivation, hessian, markdown, vs_sympy
+    from benchmarks import autodiff, derivation, hessian, identities, markdown, vs_sympy
 
     known = {**autodiff.PROBLEMS, **hessian.PROBLEMS}
     unknown = [p for p in (args.problems or "").split(",") if p and p not in known]
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    parts = {"all": "abcd", "none": ""}.get(args.part, args.part)
+    parts = {"all": "abcde", "none": ""}.get(args.part, args.part)
     threads = fixed_threads(args.threads)
     t0 = time.perf_counter()
     gates_failed: list[str] = []
@@ -209,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{v['target']:g}x; min {v['min']:.3g}x, median {v['median']:.3g}x")
         if not data["gate"]["passed"]:
             gates_failed.append("d")
+    if "e" in parts:
+        t_part = time.perf_counter()
+        data = identities.run_isolated(threads=threads)
+        finish("e_identities.json", data, t_part)
+        if data["summary"]["false_claims"]:
+            gates_failed.append("e")
     if args.profile or args.part == "all":
         a = load_json(out / "a_derivation.json") or {}
         pub = [r for r in a.get("families", {}).get("public", []) if r.get("ms")]
@@ -216,9 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         slow = max(pub, key=lambda r: r["ms"])["id"] if pub else next(iter(cases))
         c = cases[slow]
         print(profile_case(c["expr"], c["wrt"], c["shapes"], out, commit=commit))
-    if gates_failed:
-        print(f"benchmarks: the deviation gate failed in part(s) {', '.join(gates_failed)} (see the tables)",
+    deviation = [p for p in gates_failed if p in "cd"]
+    if deviation:
+        print(f"benchmarks: the deviation gate failed in part(s) {', '.join(deviation)} (see the tables)",
               file=sys.stderr)
+    if "e" in gates_failed:
+        print("benchmarks: part e: a near miss was proved, a false claim (see the table)", file=sys.stderr)
     try:
         md = markdown.write(out, args.markdown, allow_mixed=args.allow_mixed_commits)
     except markdown.MixedCommitsError as e:

@@ -1,11 +1,15 @@
 """Normal forms kept outside the rules, as pure functions of terms: sums with their summands in
-a canonical order (commutativity of ``+`` is never a rule), like terms, zero summands, depth.
+a canonical order (commutativity of ``+`` is never a rule), like terms, zero summands, depth;
+elementwise products and quotients as monomials, whose like factors merge into powers and
+cancel.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .printing import summands, to_text
-from .terms import Term, post_order
+from .terms import Term, post_order, size
 
 
 def depth(t: Term) -> int:
@@ -101,3 +105,121 @@ def apart_like_terms(t: Term) -> bool:
 def make_pair(a: Term, b: Term) -> Term:
     """A throwaway node holding two terms, so that they are renamed or sampled consistently."""
     return Term("add", (a, b), None, a.shape)
+
+
+def number(t: Term) -> Fraction | None:
+    """The value of a 1×1 term built from numbers only (``-2/3``), else None.
+
+    >>> from rewrite.parse import parse
+    >>> number(parse("-2/3")), number(parse("x", {"x": ()}))
+    (Fraction(-2, 3), None)
+    """
+    if t.op == "num":
+        return Fraction(t.attr)
+    vals = [number(a) for a in t.args] if t.op in ("add", "scale", "had", "hdiv", "mul") else [None]
+    if None in vals:
+        return None
+    a, b = vals
+    if t.op == "add":
+        return a + b
+    if t.op == "hdiv":
+        return a / b if b else None
+    return a * b
+
+
+#: operators whose nested uses form one elementwise monomial
+MONOMIAL_OPS = ("had", "hdiv", "epows", "scale", "mul")
+
+
+def hadamard_monomials(t: Term) -> Term:
+    """Every elementwise product/quotient chain of ``t`` (``.*``, ``./``, ``.^`` by a number,
+    numeric scalings, and products of 1×1 factors) as one monomial: like factors merged into
+    powers, factors that cancel dropped, numbers multiplied into one coefficient. A chain is
+    rewritten only when that makes it smaller.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"M": (2, 3), "P": (2, 3), "x": (3,), "X": (3, 3)}
+    >>> to_text(hadamard_monomials(parse("(M ./ (P .* P)) .* (1 ./ (M ./ P)) .* M", sh)))
+    'M ./ P'
+    >>> to_text(hadamard_monomials(parse("x'*x .* (x'*x)", sh)))
+    "(x'*x)^2"
+    >>> to_text(hadamard_monomials(parse("det(X)^(-2/3)*det(X)", sh)))
+    'det(X)^(1/3)'
+    """
+    memo: dict[Term, Term] = {}
+    for n in post_order(t):
+        args = tuple(memo[a] for a in n.args)
+        m = n if args == n.args else Term(n.op, args, n.attr, n.shape)
+        if m.op in MONOMIAL_OPS and is_monomial_node(m):
+            m = monomial(m)
+        memo[n] = m
+    return memo[t]
+
+
+def is_monomial_node(n: Term) -> bool:
+    """Whether ``n`` joins a monomial: ``.*``, ``./``, ``.^`` with a numeric exponent, a numeric
+    scaling, a 1×1 scaling of a 1×1 or a product of 1×1s."""
+    if n.op in ("had", "hdiv"):
+        return True
+    if n.op == "epows":
+        return number(n.args[1]) is not None
+    if n.op == "scale":
+        return number(n.args[0]) is not None or n.shape == (1, 1)
+    return n.op == "mul" and n.shape == (1, 1) and n.args[0].shape == (1, 1)
+
+
+def monomial(n: Term) -> Term:
+    """The chain at ``n`` rebuilt with merged powers (``n`` itself if that is not smaller)."""
+    coef = Fraction(1)
+    powers: dict[Term, Fraction] = {}
+
+    def collect(x: Term, e: Fraction) -> bool:
+        nonlocal coef
+        c = number(x)
+        if c is not None:
+            if c == 0 and e < 0:
+                return False
+            coef *= c ** e if e.denominator == 1 else (c ** float(e) if c > 0 else float("nan"))
+            return True
+        if x.op == "fill":
+            return True
+        if x.op not in MONOMIAL_OPS or not is_monomial_node(x):
+            powers[x] = powers.get(x, Fraction(0)) + e
+            return True
+        if x.op in ("had", "mul"):
+            return collect(x.args[0], e) and collect(x.args[1], e)
+        if x.op == "hdiv":
+            return collect(x.args[0], e) and collect(x.args[1], -e)
+        if x.op == "scale":
+            return collect(x.args[0], e) and collect(x.args[1], e)
+        return collect(x.args[0], e * number(x.args[1]))  # epows
+
+    if not collect(n, Fraction(1)) or not isinstance(coef, Fraction):
+        return n
+    ones = Term("num", (), Fraction(1), (1, 1)) if n.shape == (1, 1) else Term("fill", (), n.shape, n.shape)
+
+    def power(base: Term, e: Fraction) -> Term:
+        if e == 1:
+            return base
+        return Term("epows", (base, Term("num", (), e, (1, 1))), None, base.shape)
+
+    def product(items: list[tuple[Term, Fraction]]) -> Term | None:
+        out = None
+        for base, e in items:
+            f = power(base, e)
+            out = f if out is None else Term("had", (out, f), None, n.shape)
+        return out
+
+    up = product([(b, e) for b, e in powers.items() if e > 0])
+    down = product([(b, -e) for b, e in powers.items() if e < 0])
+    body = up if down is None else Term("hdiv", (up if up is not None else ones, down), None, n.shape)
+    if body is None:
+        body = ones
+    if coef == 0:
+        return n
+    if coef != 1:
+        c = Term("num", (), coef, (1, 1))
+        body = c if body == ones and n.shape == (1, 1) else Term("scale", (c, body), None, n.shape)
+    return body if size(body) <= size(n) and body != n else n
+

@@ -12,6 +12,7 @@ objects: a :class:`~rewrite.expr.Gradient`, a :class:`~rewrite.second_order.Deri
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable
 from fractions import Fraction
@@ -22,7 +23,7 @@ import numpy as np
 from . import second_order
 from .algebra import make_pair
 from .egraph import Program
-from .errors import LimitError, ShapeError, UnsupportedError, WrtError
+from .errors import LimitError, ShapeError, TracegradError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
 from .numeric import values_at_random_points
 from .parse import Elaborator, name_free_dims
@@ -31,7 +32,11 @@ from .report import Limits, Report
 from .rulefile import PHASES, SUBSUMING_PHASES, RuleSet
 from .shapes import fmt_shape
 from .stock import stock_ruleset, with_user_files
+from .temporaries import parse_where
 from .terms import Term, free_vars, make, var_shapes
+
+#: text with named temporaries (``body where T0 = ...``)
+WHERE = re.compile(r"\bwhere\b")
 
 
 class Engine:
@@ -76,6 +81,8 @@ class Engine:
             from .sympy_interop import from_sympy  # sympy takes ~0.35 s to import
 
             return from_sympy(expr, shapes, self)
+        if WHERE.search(expr):  # named temporaries, as Expr.where() prints them
+            return within_size(parse_where(expr, shapes, self.functions.names()))
         el = Elaborator(shapes, self.functions.names())
         return within_size(name_free_dims(el.elaborate(expr), el.u))
 
@@ -106,8 +113,9 @@ class Engine:
                 raise WrtError(f"variable {wrt!r} does not occur in the expression (its "
                                f"variables: {names})")
             if f.shape != (1, 1):
+                fix = suggest_shapes(expr, shapes, self.functions.names()) if isinstance(expr, str) else None
                 raise ShapeError(f"the objective must be 1×1 (a scalar), got "
-                                 f"{fmt_shape(f.shape)}; " + undeclared_hint(f, shapes))
+                                 f"{fmt_shape(f.shape)}; " + undeclared_hint(f, shapes, fix))
             d = self.pipeline.gradient(f, wrt, limits, keep_egraph, steps)
             g = d.term
             if wrt in structure:  # sym(G): the part of G that symmetric directions see
@@ -232,9 +240,10 @@ class Equivalence:
         return repr(self).lower()
 
 
-def undeclared_hint(f: Term, shapes: dict | None) -> str:
+def undeclared_hint(f: Term, shapes: dict | None, fix: dict | None = None) -> str:
     """What to do about an objective that is not 1×1: declare the names left undeclared (each
-    was taken for a matrix of unknown size), else reduce it to a scalar.
+    was taken for a matrix of unknown size) — with ``fix`` (:func:`suggest_shapes`), the exact
+    declarations that make it 1×1 — else reduce it to a scalar.
 
     >>> from rewrite.parse import parse
     >>> undeclared_hint(parse("x'*A*x", None), None)[:78]
@@ -247,9 +256,74 @@ def undeclared_hint(f: Term, shapes: dict | None) -> str:
         return "wrap it in tr(), sum() or a norm"
     listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
     verb, which = ("were", "each was") if len(names) > 1 else ("was", "it was")
-    return (f"{listed} {verb} not declared, so {which} taken for a matrix of unknown size: declare "
-            f"{'their shapes' if len(names) > 1 else 'its shape'} (API: shapes={{'x': ('n',)}} for a "
-            "vector, () for a scalar; CLI: --shape x=n, --shape lam= for a scalar)")
+    head = f"{listed} {verb} not declared, so {which} taken for a matrix of unknown size: "
+    if fix:
+        cli = " ".join(f"--shape {n}={','.join(map(str, d))}" for n, d in fix.items())
+        return head + f"declaring {cli} (API: shapes={fix!r}) makes it a scalar"
+    return (head + f"declare {'their shapes' if len(names) > 1 else 'its shape'} (API: "
+            "shapes={'x': ('n',)} for a vector, () for a scalar; CLI: --shape x=n, --shape lam= "
+            "for a scalar)")
+
+
+#: shapes tried for an undeclared name, in order of preference
+KINDS = ("matrix", "vector", "scalar")
+
+
+def suggest_shapes(text: str, shapes: dict | None, functions: Iterable[str],
+                   most: int = 5) -> dict | None:
+    """Shapes for the undeclared names of ``text`` (each a matrix, a column vector or a scalar;
+    at most ``most`` names) under which it is 1×1, with dimensions named ``n``, ``m``, ``k``,
+    ...; None if there is none. Matrices and vectors are preferred to scalars.
+
+    >>> suggest_shapes("x'*A*x", None, [])
+    {'A': ('n', 'n'), 'x': ('n',)}
+    >>> suggest_shapes("fro2(X) + lam*tr(X)", {"X": (3, 3)}, [])
+    {'lam': ()}
+    """
+    from itertools import product
+
+    shapes = dict(shapes or {})
+    try:
+        names = sorted(free_vars(Elaborator(shapes, functions).elaborate(text)) - set(shapes))
+    except TracegradError:
+        return None
+    if not names or len(names) > most:
+        return None
+    best = None
+    for kinds in product(KINDS, repeat=len(names)):
+        el = Elaborator(shapes, functions, scalars=[n for n, k in zip(names, kinds, strict=True) if k == "scalar"],
+                        vectors=[n for n, k in zip(names, kinds, strict=True) if k == "vector"])
+        try:
+            t = el.elaborate(text)
+        except TracegradError:
+            continue
+        if not (el.u.is_one(t.shape[0]) and el.u.is_one(t.shape[1])):
+            continue
+        found = {n: s for n, s in var_shapes(name_free_dims(t, el.u)).items() if n in names}
+        # fewest scalars, then fewest sizes forced to 1, then fewest matrices
+        degenerate = sum(d == 1 for n, k in zip(names, kinds, strict=True) if k != "scalar"
+                         for d in found[n][:1 if k == "vector" else 2])
+        score = (kinds.count("scalar"), degenerate, kinds.count("matrix"))
+        if best is None or score < best[0]:
+            best = (score, found)
+    if best is None:
+        return None
+    taken = {d for s in shapes.values() for d in (s if isinstance(s, tuple) else ()) if isinstance(d, str)}
+    pretty = iter(d for d in ("n", "m", "k", "p", "q", "r", "s") + tuple(f"n{i}" for i in range(1, 40))
+                  if d not in taken)
+    rename: dict = {}
+
+    def dim(d):
+        if isinstance(d, str) and d not in taken:
+            rename.setdefault(d, next(pretty))
+            return rename[d]
+        return d
+
+    out = {}
+    for n in names:
+        r, c = best[1][n]
+        out[n] = () if (r, c) == (1, 1) else (dim(r),) if c == 1 else (dim(r), dim(c))
+    return out
 
 
 STRUCTURES = ("symmetric", "spd")

@@ -9,6 +9,7 @@ import numpy as np
 from .numeric import evaluate
 from .printing import gradient_latex, to_latex, to_text
 from .report import Report
+from .temporaries import MIN_CHARS, Where, name_temporaries
 from .terms import Term, free_vars, make, var
 
 
@@ -55,6 +56,13 @@ class Expr:
 
     def _repr_latex_(self) -> str:
         return f"${self.latex()}$"
+
+    def where(self, min_chars: int = MIN_CHARS, long_chars: int | None = None) -> Where:
+        """The expression with its repeated subexpressions named: a :class:`Where` with the
+        ``body``, the ``definitions`` (``t0`` 1×1, ``T1`` otherwise, in dependency order),
+        ``.text`` (``body`` then ``where T0 = ...`` lines, valid input) and ``.latex()``; see
+        :mod:`rewrite.temporaries`."""
+        return name_temporaries(self.term, min_chars, long_chars)
 
     def to_sympy(self):
         """A sympy ``MatrixExpr`` (a sympy scalar when 1×1); see :mod:`rewrite.sympy_interop`."""

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .algebra import apart_like_terms, canonical_sum, depth
+from .algebra import apart_like_terms, canonical_sum, depth, hadamard_monomials
 from .egraph import Program, Session, run_phase
 from .errors import CanonicalFormError, EngineError, LimitError, TracegradError, UnsupportedError
 from .numeric import agree_numerically
@@ -29,7 +29,7 @@ from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
 from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, operators, reach
 from .shapes import fmt_shape
-from .steps import Step, canonical_step, from_trail
+from .steps import Step, Steps, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
 
 log = logging.getLogger("rewrite.engine")
@@ -286,7 +286,7 @@ class Pipeline:
         check_shape(g, x, "simplified")
         if steps:  # df in canonical form with the final G, before the steps that polished G
             trail.insert(at, canonical_step(s.trail, g, wrt))
-        return Derivation(g, f, rep, s if keep_egraph else None, trail if steps else None)
+        return Derivation(g, f, rep, s if keep_egraph else None, Steps(trail) if steps else None)
 
     # -- Jacobian -----------------------------------------------------------------------
     def jacobian(self, F: Term, x: Term, limits: Limits | None = None) -> tuple[Term, Report]:
@@ -317,6 +317,13 @@ class Pipeline:
         that differs numerically from ``t`` is not used (REJECTED in the report).
         """
         out, rep = self.simplify_round(t, extra_phases, trail)
+        merged = hadamard_monomials(out)
+        if merged != out:  # like factors of elementwise products merged or cancelled
+            if trail is not None:
+                trail.append(Step("G", merged, "simplify", ("elementwise monomials",)))
+            again, more = self.simplify_round(merged, (), trail)
+            rep.absorb(more)
+            out = again if size(again) <= size(merged) else merged
         if apart_like_terms(out):
             again, more = self.simplify_round(out, (), trail)
             rep.absorb(more)

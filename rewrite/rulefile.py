@@ -486,7 +486,12 @@ def _var_offset(text: str, v: str) -> int:
 def load_text(text: str, source: str = "<rules>", base: RuleSet | None = None) -> RuleSet:
     """Load rule-file text on top of ``base`` (a copy is made); errors are RuleFileError."""
     rs = base.copy() if base is not None else RuleSet()
-    _Loader(rs, source).load(text)
+    try:
+        _Loader(rs, source).load(text)
+    except RuleFileError as e:  # the file's text, for showing the line with a caret
+        if e.position is not None and e.text is None:
+            e.text = text
+        raise
     rs.files.append(source)
     return rs
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .printing import to_text
+from .printing import to_latex, to_text
 from .terms import Term, make
 
 
@@ -100,6 +100,65 @@ def format_steps(steps: list[Step]) -> str:
     return "\n".join(lines)
 
 
+#: the left-hand side of each quantity in LaTeX
+_LATEX_QUANTITY = {"f": "f", "df": r"\mathrm{d}f", "G": "G"}
+_TEXT_SPECIALS = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "&": r"\&",
+                  "%": r"\%", "$": r"\$", "#": r"\#", "^": r"\^{}", "~": r"\~{}"}
+
+
+def latex_text(s: str) -> str:
+    """``s`` for ``\\text{...}``: LaTeX's special characters escaped.
+
+    >>> print(latex_text("a_b & 50%"))
+    a\\_b \\& 50\\%
+    """
+    return "".join(_TEXT_SPECIALS.get(c, c) for c in s)
+
+
+def _latex_why(s: Step) -> str:
+    """The reason column of a step: its phase (except the rule phases) and its rules, a rule used
+    right to left (``name<-``) marked with a left arrow."""
+    rules = [r"\text{" + latex_text(r.removesuffix("<-")) + "}"
+             + (r"\,{\leftarrow}" if r.endswith("<-") else "") for r in s.rules]
+    head = [] if s.phase in ("expand", "close", "collect") and rules else [
+        r"\text{" + latex_text(s.phase) + (":" if rules else "") + "}"]
+    return r"\ ".join(head + [", ".join(rules)] if rules else head)
+
+
+def _latex_term(s: Step) -> Term:
+    """The step's term with the ``dX`` of the canonical form written as the differential d(X)."""
+    t = s.term
+    if s.phase == "canonical form" and t.op == "tr" and t.args[0].op == "mul":
+        x = t.args[0].args[1]
+        if x.op == "var" and x.attr.startswith("d"):
+            dx = make("d", Term("var", (), x.attr[1:], x.shape))
+            return make("tr", make("mul", t.args[0].args[0], dx))
+    return t
+
+
+def steps_latex(steps: list[Step]) -> str:
+    """The derivation as an ``align*`` block: one row per step, ``f``, ``df`` and ``G`` written
+    on the first row of each (later rows start at ``=``), the rules in a right column.
+
+    >>> from rewrite.terms import var
+    >>> A = var("A", (2, 2))
+    >>> print(steps_latex([Step("f", make("tr", A), "input"),
+    ...                    Step("G", make("t", make("t", A)), "read off"),
+    ...                    Step("G", A, "tidy", ("tidy-t-t",))]))
+    \\begin{align*}
+    f &= \\operatorname{tr}\\left(A\\right) && \\text{input} \\\\
+    G &= \\left(A^{\\top}\\right)^{\\top} && \\text{read off} \\\\
+      &= A && \\text{tidy:}\\ \\text{tidy-t-t}
+    \\end{align*}
+    """
+    rows, last = [], None
+    for s in steps:
+        lhs = _LATEX_QUANTITY.get(s.quantity, latex_text(s.quantity)) if s.quantity != last else " "
+        last = s.quantity
+        rows.append(f"{lhs} &= {to_latex(_latex_term(s))} && {_latex_why(s)}")
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+
 def _show_d(t: Term) -> Term:
     """``d(X)`` of a variable as the name ``dX`` (how differentials print elsewhere)."""
     if t.op == "d" and t.args[0].op == "var":
@@ -109,4 +168,18 @@ def _show_d(t: Term) -> Term:
     return Term(t.op, tuple(_show_d(a) for a in t.args), t.attr, t.shape)
 
 
-__all__ = ["Step", "format_steps", "from_trail", "canonical_step"]
+__all__ = ["Step", "Steps", "format_steps", "steps_latex", "from_trail", "canonical_step"]
+
+
+class Steps(list):
+    """A derivation's steps (a list of :class:`Step`) that print themselves: ``text()`` as
+    :func:`format_steps`, ``latex()`` as :func:`steps_latex`."""
+
+    def text(self) -> str:
+        """One line per step with its rules."""
+        return format_steps(self)
+
+    def latex(self) -> str:
+        """The derivation as an ``align*`` block."""
+        return steps_latex(self)
+

@@ -16,6 +16,7 @@ nonterminal drawn below depth 0, or once the objective's operator budget is spen
                | sum(M) | sum(E) | sum(diag(E_{n×n})) | sum(diag(M_{n×n})) | fro2(M)
                | sum(H) | sum(diag(H_{n×n})) | sum(E) with E of X's shape
                | norm2sq(M) | norm2(POS_{n×1}) | norm2(vec(POS)) | u'*M*v | M_{1×n}*M_{n×1}
+               | vec(M_{r×c})'*vec(M_{r×c})
                | S + S | S - S | -S | S*S | S / POS_{1×1} | S^2 | POS_{1×1}^0.5 | log(POS_{1×1})
                | M_{1×1} | E_{1×1} | leaf
     M   (r×c) := leaf | M + M | M - M | -M | M_{r×k}*M_{k×c} | M_{c×r}' | M_{c×r}'''
@@ -362,9 +363,9 @@ class Gen:
         m = lambda rr, cc: self.mat(rr, cc, d - 1)  # noqa: E731
         kind = self.note("S", self.pick(["tr-ew", "sum-ew", "div", "tr", "tr-ew", "tr-prod", "det",
                                          "logdet", "sum", "sum-diag-ew", "sum-diag", "fro2",
-                                         "norm2sq", "norm2", "norm2-vec", "quad", "inner", "add",
+                                         "norm2sq", "norm2", "norm2-vec", "vec-dot", "quad", "inner", "add",
                                          "sub", "neg", "mul", "pow2", "sqrt", "log", "mat", "ew",
-                                         "sum-had", "sum-diag-had", "sum-ew-x", "det", "ml-s",
+                                         "sum-had", "sum-diag-had", "sum-ew-x", "det", "logdet", "ml-s",
                                          "ml-s", "ml-s"]))
         if kind == "tr":
             return f"tr({m(n, n)})"
@@ -398,6 +399,8 @@ class Gen:
             return f"norm2({self.pos(n, 1, d - 1)})"
         if kind == "norm2-vec":
             return f"norm2(vec({self.pos(r, c, d - 1)}))"
+        if kind == "vec-dot":
+            return f"(vec({m(r, c)})'*vec({m(r, c)}))"
         if kind == "quad":
             return f"({self.vector(r, 'u')}'*{m(r, c)}*{self.vector(c, 'v')})"
         if kind == "inner":
@@ -490,7 +493,7 @@ def objectives(draw, max_depth: int = 6, max_ops: int = 12, seeded: bool = True,
 #: every alternative of the grammar, by nonterminal, as :meth:`Gen.note` records it
 ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "S": ("tr-ew", "sum-ew", "div", "tr", "tr-prod", "det", "logdet", "sum", "sum-diag-ew",
-          "sum-diag", "fro2", "norm2sq", "norm2", "norm2-vec", "quad", "inner", "add", "sub", "neg",
+          "sum-diag", "fro2", "norm2sq", "norm2", "norm2-vec", "vec-dot", "quad", "inner", "add", "sub", "neg",
           "mul", "pow2", "sqrt", "log", "mat", "ew", "sum-had", "sum-diag-had", "sum-ew-x", "ml-s"),
     "M": ("ew", "mul", "bcast", "scale", "add", "sub", "neg", "t", "num", "kron", "leaf", "inv",
           "mpow", "diagm", "diagvec", "pinv", "t3", "inv2", "diagv", "vec", "scalar", "ml"),

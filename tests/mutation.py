@@ -5,13 +5,19 @@
     python tests/mutation.py --rulesets differential,collect --sample 60
     python tests/mutation.py --rules d-hdiv,adj-t    # just these rules
 
-A mutant is *caught* when the public gradient cases or a seeded fuzz sample (tests/fuzzgen.py)
-show it: a wrong, crashed or rejected result on a case the stock engine gets right, or a typed
-error there (a deleted rule shows as a construct the engine can no longer finish). Mutants:
+A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
+of tests/test_completeness.py, the ML-language gradients of tests/test_ml_language.py and the
+compact second-order forms of tests/test_second_order.py) or a
+seeded fuzz sample (tests/fuzzgen.py) show it: a wrong, crashed or rejected result on a case the
+stock engine gets right, an answer printed otherwise than a test requires (the cases with a golden
+text), or a typed error there (a deleted rule shows as a construct the engine can no longer
+finish). Mutants:
 
 * ``deleted``: the rule removed;
 * ``negated`` (rules of the ``differential`` and ``collect`` rulesets): its right-hand side
-  negated, ``lhs => -(rhs)``, which type-checks for every rule and is wrong unless the side is 0.
+  negated, ``lhs => -(rhs)``, which type-checks for every rule and is wrong unless the side is 0
+  (a side that is 0, as the differentials of sign and step, ``0 .* d(A)``, is not negated: that
+  mutant is the rule itself).
 
 A survivor is a rule whose loss no check notices: either the rule is redundant (another rule
 covers its cases: say so in its comment) or a test is missing. Deleting a rule of ``tidy`` or
@@ -31,7 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import public_cases  # noqa: E402
 from fuzzgen import CORRECT  # noqa: E402
+from test_completeness import CASES as CONSTRUCT_CASES  # noqa: E402
+from test_completeness import COMPACT  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
+from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
 
 import rewrite as rw  # noqa: E402
@@ -52,20 +61,57 @@ def mutants(names: list[str]) -> list[tuple[str, str, list[str]]]:
         if r.ruleset in NEGATED_RULESETS and r.directed:
             cond = r.text.split(" if ", 1)[1] if " if " in r.text else ""
             line = f"{r.name} : {r.lhs_text} => -({r.rhs_text})" + (f" if {cond}" if cond else "")
-            if not r.computed:
+            rhs = r.rhs_text.replace(" ", "")
+            zero = rhs.startswith(("(0).*", "0*"))  # -(0 .* dA) or -(0*X): the same rule
+            if not r.computed and not zero:
                 out.append((r.name, "negated", [line.split("#")[0]]))
     return out
 
 
+def targeted_cases() -> list[dict]:
+    """The targeted cases: id, expr, wrt and shapes of each."""
+    cases = [dict(c, shapes={k: tuple(v) for k, v in c["shapes"].items()}) for c in public_cases()]
+    cases += [{"id": f"construct {e} / {w}", "expr": e, "wrt": w, "shapes": s} for e, w, s in CONSTRUCT_CASES]
+    cases += [{"id": f"ml {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold}
+              for e, w, s, gold in ML_GRADIENTS + COMPACT]
+    return cases
+
+
+#: second-order answers whose printed form tests/test_second_order.py::test_compact_forms requires
+SECOND_ORDER = [
+    ("hessian", "x'*A*x", "x", {"x": ("n",), "A": ("n", "n")}, ("A' + A", "A + A'")),
+    ("hessian", "tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")},
+     ("kron(eye(k), A' + A)", "kron(eye(k), A + A')")),
+    ("hessian", "logdet(X)", "X", {"X": ("n", "n")}, ("-kront(inv(X), inv(X)')",)),
+    ("hvp", "tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}, ("(A + A')*V", "(A' + A)*V")),
+    ("hessian", "x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)}, ("2*A'*diag(b)*A",)),
+    ("hessian", "logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)},
+     lambda text: "0*" not in text and text.count("kront(") == 3),
+]
+
+
+def second_order_outcomes(engine: rw.Engine) -> list[str]:
+    """One outcome per SECOND_ORDER case: correct, the printed form, or the typed error's kind."""
+    out = []
+    for kind, expr, wrt, shapes, goldens in SECOND_ORDER:
+        try:
+            text = str(getattr(engine, kind)(expr, wrt, shapes, limits=LIMITS))
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
+            continue
+        ok = goldens(text) if callable(goldens) else text in goldens
+        out.append("correct" if ok else f"printed {text!r}, not as the test requires")
+    return out
+
+
 def public_outcomes(engine: rw.Engine) -> list[str]:
-    """One outcome per public case: correct, WRONG or the typed error's kind."""
+    """One outcome per targeted case: correct, WRONG or the typed error's kind."""
     import numpy as np
 
     out = []
-    for c in public_cases():
-        shapes = {k: tuple(v) for k, v in c["shapes"].items()}
+    for c in targeted_cases():
         try:
-            g = engine.gradient(c["expr"], c["wrt"], shapes, limits=LIMITS)
+            g = engine.gradient(c["expr"], c["wrt"], c["shapes"], limits=LIMITS)
         except rw.TracegradError as e:
             out.append(f"typed {e.kind}")
             continue
@@ -73,7 +119,12 @@ def public_outcomes(engine: rw.Engine) -> list[str]:
             out.append(f"CRASH {type(e).__name__}")
             continue
         err = gradient_error(g, np.random.default_rng(0))[2]
-        out.append("correct" if err <= 1e-6 else "WRONG")
+        if not err <= 1e-6:
+            out.append("WRONG")
+        elif c.get("golden") and str(g) != c["golden"]:
+            out.append(f"printed {str(g)!r}, not the tested {c['golden']!r}")
+        else:
+            out.append("correct")
     return out
 
 
@@ -89,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
              if (not args.rules or r.name in args.rules.split(","))
              and (not args.rulesets or r.ruleset in args.rulesets.split(","))]
     base_public = public_outcomes(rw.Engine(stock))
+    base_second = second_order_outcomes(rw.Engine(stock))
     base_fuzz = run_sample(args.sample, args.seed, rw.Engine(stock), LIMITS)
     survivors: list[str] = []
     counts: Counter = Counter()
@@ -100,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:18s} {kind:8s} not built: {e}")
             continue
         pub = public_outcomes(engine)
-        where = [f"public {c['id']}: {o}" for c, o, b in zip(public_cases(), pub, base_public, strict=True)
+        where = [f"{c['id']}: {o}" for c, o, b in zip(targeted_cases(), pub, base_public, strict=True)
                  if b == "correct" and o != "correct"]
+        if not where:
+            where = [f"{kind} {expr}: {o}" for (kind, expr, *_), o, b
+                     in zip(SECOND_ORDER, second_order_outcomes(engine), base_second, strict=True)
+                     if b == "correct" and o != "correct"]
         if not where:
             fuzz = run_sample(args.sample, args.seed, engine, LIMITS)
             where = [f"fuzz: {o.kind}: {o.text[:60]}" for o, b in zip(fuzz, base_fuzz, strict=True)

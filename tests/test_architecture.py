@@ -17,14 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("rewrite.errors", "rewrite.shapes", "rewrite.cache", "rewrite.report", "rewrite.version")),
     ("language", ("rewrite.terms", "rewrite.syntax", "rewrite.printing", "rewrite.parse",
-                  "rewrite.functions", "rewrite.algebra")),
+                  "rewrite.functions", "rewrite.algebra", "rewrite.temporaries")),
     ("rules as data", ("rewrite.rulefile", "rewrite.stock")),
     ("terms in, values or text out", ("rewrite.numeric", "rewrite.sympy_interop",
                                       "rewrite.check_rules", "rewrite.codegen")),
     ("e-graph", ("rewrite.egraph",)),
     ("derivations", ("rewrite.steps", "rewrite.pipeline")),
     ("results", ("rewrite.expr", "rewrite.second_order", "rewrite.verify", "rewrite.engine")),
-    ("faces", ("rewrite", "rewrite.cli", "viz")),
+    ("faces", ("rewrite", "rewrite.cli", "rewrite.web", "viz")),
 ]
 #: what viz may use of the package (besides the public API)
 VIZ_USES = ("rewrite.egraph.provenance", "rewrite.printing", "rewrite.terms", "rewrite.steps")

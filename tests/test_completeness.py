@@ -6,6 +6,7 @@ match finite differences."""
 
 import numpy as np
 import pytest
+from conftest import check_answer
 
 import rewrite as rw
 from rewrite.numeric import gradient_error
@@ -102,6 +103,10 @@ CASES = [
     ("sum(diag(tanh(Y*Y)))", "Y", {"Y": (3, 3)}),
     ("sum(vec(X) .* v)", "X", {"X": (3, 2), "v": (6,)}),
     ("norm2(vec(X))", "X", {"X": (3, 2)}),
+    ("vec(A)'*vec(X*B)", "X", {"A": (3, 4), "X": (3, 2), "B": (2, 4)}),
+    ("vec(X*B)'*vec(A)", "X", {"A": (3, 4), "X": (3, 2), "B": (2, 4)}),
+    ("norm2sq(vec(A*X) - y)", "X", {"A": (4, 3), "X": (3, 2), "y": (8,)}),
+    ("sum(exp(vec(X)) .* vec(A))", "X", {"X": (3, 2), "A": (3, 2)}),
     ("fro2(t*(t - ones(4)*ones(5)')*(cos(X) .* t))", "X", {"X": (5, 3), "t": ()}),
     ("sum((t - ones(4)*ones(5)')*X)", "X", {"X": (5, 3), "t": ()}),
     ("sum(X ./ t + t ./ (X .* X + 1))", "X", {"X": (2, 3), "t": ()}),
@@ -125,6 +130,22 @@ CASES = [
     ("tr(kron(X, X'))", "X", {"X": (2, 3)}),
     ("kron(t, fro2(X))", "X", {"t": (), "X": (2, 3)}),
 ]
+
+
+#: constructs whose gradient has a short textbook form, printed as that form
+COMPACT = [
+    ("vec(A)'*vec(X*B)", "X", {"A": (3, 4), "X": (3, 2), "B": (2, 4)}, "A*B'"),
+    ("vec(X*B)'*vec(A)", "X", {"A": (3, 4), "X": (3, 2), "B": (2, 4)}, "A*B'"),
+    ("vec(X)'*vec(X)", "X", {"X": (3, 2)}, "2*X"),
+    ("fro2(vec(A*X))", "X", {"A": (4, 3), "X": (3, 2)}, "2*A'*A*X"),
+    ("sum(exp(vec(X)))", "X", {"X": (3, 2)}, "exp(X)"),
+    ("norm2(vec(X))", "X", {"X": (3, 2)}, "X ./ norm2(vec(X))"),
+]
+
+
+@pytest.mark.parametrize("expr, wrt, shapes, golden", COMPACT, ids=[c[0] for c in COMPACT])
+def test_compact_answers(expr, wrt, shapes, golden):
+    check_answer(rw.gradient(expr, wrt, shapes), golden)
 
 
 @pytest.mark.parametrize("expr, wrt, shapes", CASES, ids=[c[0] for c in CASES])

@@ -133,3 +133,18 @@ def test_python_examples_in_docs(path):
     result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS,
                               verbose=False, report=True)
     assert result.failed == 0, f"{result.failed} failing example(s) in {path.name}"
+
+
+def test_the_readme_transcript_ends_with_the_summary_line_pytest_prints():
+    """The README's first session shows the test run's last line in the form pytest prints it
+    with the README's test command (its ``tracegrad`` lines run as examples above)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## A first session", 1)[1].split("\n## ", 1)[0]
+    body = next(b for _, _, b in fenced_blocks(section))
+    at = body.index("$ python -m pytest")
+    assert re.fullmatch(r"\d+ passed(, \d+ (skipped|xfailed|warnings?))* in \d+\.\d\ds \(\d+:\d\d:\d\d\)",
+                        body[-1]), body[-1]
+    assert at < len(body) - 1
+    import tomllib
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert " -q" in f" {opts}" and "-rs" in opts  # -q: the summary is that bare line; -rs: skips say why

@@ -133,6 +133,28 @@ def test_a_non_scalar_objective_names_the_undeclared_variables():
         rw.gradient("A*x", "x", {"x": (3,), "A": (2, 3)})
 
 
+@pytest.mark.parametrize("argv, declare", [
+    (["x'*A*x", "--wrt", "x"],
+     "declaring --shape A=n,n --shape x=n (API: shapes={'A': ('n', 'n'), 'x': ('n',)})"),
+    (["fro2(X) + lam*tr(X)", "--wrt", "X", "--shape", "X=3,3"],
+     "declaring --shape lam= (API: shapes={'lam': ()})"),
+    (["lam*fro2(X) + tr(A*X)", "--wrt", "X", "--shape", "X=3,2"], "declaring --shape A=2,3 --shape lam="),
+    (["norm2sq(X*w - y) + lam*norm2sq(w)", "--wrt", "w"],
+     "declaring --shape X=n,m --shape lam= --shape w=m --shape y=n"),
+])
+def test_the_error_gives_the_exact_declarations_that_make_the_objective_a_scalar(argv, declare, capsys):
+    """The suggested declarations are the ones a user means (vectors and matrices before
+    scalars, no size forced to 1), and with them the gradient is computed."""
+    from rewrite.cli import main
+
+    assert main(["grad", *argv]) == 2
+    err = capsys.readouterr().err
+    assert declare in err and err.count("\n") == 1, err
+    flags = err.split("declaring ", 1)[1].split(" (API")[0].split()
+    assert main(["grad", *argv, *flags]) == 0, flags
+    assert capsys.readouterr().out.strip()
+
+
 @pytest.mark.parametrize("text, position, hint", [
     ("sum(sigmod(X))", (1, 5), "did you mean sigmoid"),
     ("norm(X*w)", (1, 1), "norm in other tools is norm2"),

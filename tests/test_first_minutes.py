@@ -95,6 +95,18 @@ def test_functions_lists_builtins_and_declared(capsys, tmp_path):
     assert status == 0 and "  cube(x)      f'(x) = 3 .* x .^ 2" in out and "cube.rules:1" in out
 
 
+def test_functions_as_json(capsys):
+    import json
+
+    status, out, _ = run(["functions", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert status == 0
+    assert {"name": "tr", "call": "tr(A)", "meaning": "trace of a square matrix"} in data["builtin"]
+    sigmoid = next(f for f in data["elementwise"] if f["name"] == "sigmoid")
+    assert sigmoid["derivative"] == "(1 - sigmoid(x)) .* sigmoid(x)"
+    assert sigmoid["source"].startswith("functions.rules:")
+
+
 def test_every_builtin_has_help():
     from rewrite.parse import BUILTIN_CALLS, BUILTIN_HELP
     assert set(BUILTIN_HELP) == set(BUILTIN_CALLS)
@@ -130,3 +142,13 @@ def test_subprocess_parse_error_has_caret_and_no_traceback():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "try X'*A" in out.stderr and out.stderr.splitlines()[1] == "  X.T @ A"
+
+
+def test_a_rule_file_error_shows_the_line_with_a_caret(capsys, tmp_path):
+    bad = tmp_path / "bad.rules"
+    bad.write_text("ruleset mine in close\nr1 : tr(A + ) = tr(A)\n")
+    for argv in (["check-rules", str(bad)], ["grad", "tr(A*X)", "--wrt", "X", "--rules", str(bad)]):
+        status, _, err = run(argv, capsys)
+        assert status == 2
+        assert err.splitlines()[1:] == ["  r1 : tr(A + ) = tr(A)", "              ^"]
+        assert "bad.rules:2:13: r1: left-hand side: unexpected ')'" in err

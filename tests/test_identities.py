@@ -157,3 +157,112 @@ def test_whatever_simplify_reduces_equivalent_proves():
     sq = {"A": ("n", "n"), "B": ("n", "n")}
     for expr in ("inv(inv(A))", "tr(A + B) - tr(A)", "(A + B)' - B'", "det(A')*det(B)"):
         assert rw.equivalent(expr, str(rw.simplify(expr, sq)), sq).proved, expr
+
+
+# ---------------------------------------------------------------- the identities benchmark ----
+# benchmarks/identities.py holds a larger list (part e of the benchmarks): every identity is
+# checked numerically here, the engine must prove at least 95 % of them and no near miss.
+from benchmarks.identities import IDENTITIES as BENCH_IDENTITIES  # noqa: E402
+from benchmarks.identities import NEAR_MISSES as BENCH_NEAR_MISSES  # noqa: E402
+
+#: the share of the benchmark's identities equivalent() must prove
+BENCH_PROVED_SHARE = 0.95
+
+
+def bench_values(case: dict, seed: int, positive: bool = False):
+    """The values of a benchmark entry's two sides at a random point of concrete shapes: SPD
+    square matrices when its domain says SPD, entrywise positive values when asked or when its
+    domain says so, else entries of both signs (square matrices shifted by 2*eye)."""
+    eng = rw.default_engine()
+    dims = {k: tuple(SIZES.get(d, d) if isinstance(d, str) else d for d in v) for k, v in case["shapes"].items()}
+    ta, tb = eng._pair(case["lhs"], case["rhs"], case["shapes"])  # names such as eye(n) stay symbolic
+    domain = case.get("domain", "")
+    positive = positive or "> 0" in domain or ">= 0" in domain
+    rng = np.random.default_rng(seed)
+    env = {}
+    for name, d in dims.items():
+        shape = (d[0] if d else 1, d[1] if len(d) > 1 else 1)
+        if "SPD" in domain and shape[0] == shape[1] > 1:
+            m = rng.normal(size=shape)
+            env[name] = m @ m.T / shape[0] + np.eye(shape[0])
+            continue
+        x = rng.uniform(0.5, 1.5, shape)
+        if not positive:
+            x = x * rng.choice([-1.0, 1.0], shape)
+        env[name] = x + 2 * np.eye(shape[0]) if shape[0] == shape[1] > 1 and not positive else x
+    with np.errstate(all="ignore"):
+        return evaluate(ta, env, dims=SIZES), evaluate(tb, env, dims=SIZES)
+
+
+@pytest.mark.parametrize("case", BENCH_IDENTITIES, ids=[c["name"] for c in BENCH_IDENTITIES])
+def test_each_benchmark_identity_holds_numerically(case):
+    for seed in (0, 1):
+        va, vb = bench_values(case, seed)
+        assert np.all(np.isfinite(va)) and np.allclose(va, vb, rtol=1e-9, atol=1e-9), case["name"]
+
+
+@pytest.mark.parametrize("case", BENCH_NEAR_MISSES, ids=[c["name"] for c in BENCH_NEAR_MISSES])
+def test_each_benchmark_near_miss_differs_numerically(case):
+    """At some point where both sides are defined (entries of both signs, or positive ones)."""
+    defined = 0
+    for positive in (False, True):
+        for seed in (0, 1, 2):
+            va, vb = bench_values(case, seed, positive)
+            if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
+                defined += 1
+                if not np.allclose(va, vb, rtol=1e-6, atol=1e-9):
+                    return
+    pytest.fail(f"{case['name']}: the sides agree at the {defined} points where both are defined")
+
+
+@pytest.fixture(scope="module")
+def bench_answers():
+    """equivalent() on every benchmark entry, once for the module."""
+    return {kind: {c["name"]: rw.equivalent(c["lhs"], c["rhs"], c["shapes"]) for c in cases}
+            for kind, cases in (("identity", BENCH_IDENTITIES), ("near miss", BENCH_NEAR_MISSES))}
+
+
+def test_benchmark_identities_mostly_proved(bench_answers):
+    answers = bench_answers["identity"]
+    assert len(answers) >= 70 and len(answers) == len(BENCH_IDENTITIES)  # unique names
+    assert not [name for name, v in answers.items() if v.refuted]  # the list is true
+    unproved = sorted(name for name, v in answers.items() if not v.proved)
+    share = 1 - len(unproved) / len(answers)
+    assert share >= BENCH_PROVED_SHARE, f"{100 * share:.1f} % proved; unproved: {unproved}"
+
+
+def test_no_benchmark_near_miss_is_proved(bench_answers):
+    answers = bench_answers["near miss"]
+    assert len(answers) >= 25 and len(answers) == len(BENCH_NEAR_MISSES)
+    false_claims = sorted(name for name, v in answers.items() if v.proved)
+    assert not false_claims, f"FALSE CLAIMS (near misses proved): {false_claims}"
+
+
+def test_benchmark_entries_cite_and_declare_shapes():
+    """Every entry has a citation and declares the shape of every variable it uses."""
+    from rewrite.terms import free_vars
+
+    for case in BENCH_IDENTITIES + BENCH_NEAR_MISSES:
+        assert case["citation"] and isinstance(case["shapes"], dict), case["name"]
+        sides = rw.parse(case["lhs"], case["shapes"]).term, rw.parse(case["rhs"], case["shapes"]).term
+        assert free_vars(sides[0]) | free_vars(sides[1]) <= set(case["shapes"]), case["name"]
+
+
+def test_benchmark_part_e_json_and_markdown(tmp_path):
+    """Part e on two entries (no timing checks): its rows, summary and markdown section."""
+    import json
+
+    from benchmarks import identities, markdown
+    from benchmarks.common import save_json
+
+    data = identities.run(identities=BENCH_IDENTITIES[:1], near_misses=BENCH_NEAR_MISSES[:1], log=lambda *a: None)
+    assert [r["kind"] for r in data["rows"]] == ["identity", "near miss"]
+    assert all(r["ms"] > 0 and r["sympy"] in ("proved", "not proved") for r in data["rows"])
+    s = data["summary"]
+    assert (s["identities"], s["proved"], s["near_misses"], s["false_claims"]) == (1, 1, 1, [])
+    save_json(tmp_path / "e_identities.json", {**data, "commit": "abc1234", "date": "d"})
+    text = markdown.write(tmp_path, tmp_path / "B.md").read_text()
+    assert "## e. Textbook identities for `equivalent`" in text and "Commit measured: `abc1234` (parts e)." in text
+    assert "| e: no near miss proved (a false claim) | yes (0 of 1 proved) |" in text
+    assert f"`{BENCH_IDENTITIES[0]['lhs']} = {BENCH_IDENTITIES[0]['rhs']}`" in text
+    assert json.loads((tmp_path / "e_identities.json").read_text())["rows"][0]["engine"] == "proved"

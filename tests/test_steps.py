@@ -105,3 +105,77 @@ def test_cli_steps(capsys):
     assert data["steps"][0] == {"quantity": "f", "expr": "tr(A*X)", "phase": "input",
                                 "rules": []}
     assert data["steps"][-1]["expr"] == "A'"
+
+
+def latex_problems(tex: str) -> list[str]:
+    """What is wrong with a LaTeX block: unbalanced braces, ``\\left``/``\\right`` or
+    ``\\begin``/``\\end``, and characters that are operators of the expression language, not LaTeX."""
+    import re
+
+    problems, stack = [], []
+    for m in re.finditer(r"\\[{}]|\\left\b|\\right\b|\\begin\{(\w+\*?)\}|\\end\{(\w+\*?)\}|[{}]", tex):
+        tok = m.group(0)
+        if tok in (r"\{", r"\}"):
+            continue
+        if tok.startswith(r"\begin"):
+            stack.append(("env", m.group(1)))
+        elif tok.startswith(r"\end"):
+            if not stack or stack.pop() != ("env", m.group(2)):
+                problems.append(f"unmatched {tok}")
+        elif tok in ("{", r"\left"):
+            stack.append(tok)
+        else:
+            want = "{" if tok == "}" else r"\left"
+            if not stack or stack.pop() != want:
+                problems.append(f"unmatched {tok} at {m.start()}")
+    problems += [f"unclosed {s}" for s in stack]
+    body = re.sub(r"\\(begin|end)\{\w+\*\}", "", tex)
+    for op in (".*", "./", ".^", "*", "'", "inv(", "logdet(", "eye("):
+        if op in body:
+            problems.append(f"raw operator {op!r}")
+    problems += [f"non-ASCII {c!r}" for c in sorted(set(tex)) if not c.isascii()]
+    return problems
+
+
+def test_latex_problems_are_found():
+    assert latex_problems(r"\begin{align*} \left(a\right) \{ \end{align*}") == []
+    assert latex_problems(r"\left(a b") == [r"unclosed \left"]
+    assert latex_problems(r"{a .* b}}") == ["unmatched } at 8", "raw operator '.*'", "raw operator '*'"]
+    assert latex_problems(r"\begin{align*} \end{aligned}")
+    assert latex_problems("A ⊙ B") == ["non-ASCII '⊙'"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_derivation_in_latex_is_well_formed(case):
+    from rewrite.steps import steps_latex
+
+    g = rw.gradient(case["expr"], case["wrt"], case.get("shapes") or {}, steps=True)
+    tex = steps_latex(g.steps)
+    assert latex_problems(tex) == [], tex
+    rows = tex.splitlines()
+    assert rows[0] == r"\begin{align*}" and rows[-1] == r"\end{align*}"
+    assert len(rows) == len(g.steps) + 2
+    assert rows[1].startswith("f &= ") and all(" && " in r for r in rows[1:-1])
+    assert any(r.startswith(r"\mathrm{d}f &= ") for r in rows)
+    assert any(r"\text{canonical form:}" in r for r in rows)
+    assert rows[-2].split(" &= ", 1)[1].startswith(g.latex())  # the last row is the gradient
+    for s in g.steps:
+        for r in s.rules:
+            assert r.removesuffix("<-") in tex
+
+
+def test_cli_steps_latex(capsys):
+    assert main(["grad", "logdet(X)", "--wrt", "X", "--shape", "X=n,n", "--steps", "--format",
+                 "latex"]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    assert out.out.splitlines() == [
+        r"\begin{align*}",
+        r"f &= \log\det\left(X\right) && \text{input} \\",
+        r"\mathrm{d}f &= \mathrm{d}\log\det\left(X\right) && \text{differentiate} \\",
+        r"  &= \operatorname{tr}\left(X^{-1} \mathrm{d}X\right) && \text{d-logdet} \\",
+        r"  &= \operatorname{tr}\left(X^{-1} \mathrm{d}X\right) && \text{canonical form:}\ "
+        r"\text{adj-mul-l}, \text{adj-tr}, \text{grad-adj} \\",
+        r"G &= X^{-\top} I_{n} && \text{read off} \\",
+        r"  &= X^{-\top} && \text{tidy:}\ \text{tidy-scale-eye-r}",
+        r"\end{align*}"]

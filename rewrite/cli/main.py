@@ -18,7 +18,8 @@ from pathlib import Path
 from ..check_rules import check_rules
 from ..errors import LimitError, TracegradError, UnsupportedError
 from ..parse import BUILTIN_CALLS, BUILTIN_HELP
-from ..steps import format_steps
+from ..steps import format_steps, steps_latex
+from ..temporaries import worth_naming
 from ..verify import check
 from ..version import VERSION
 from .batch import cmd_batch
@@ -34,6 +35,8 @@ from .options import (
 )
 from .second_order import add_parsers as add_second_order_parsers
 from .second_order import cmd_second_order
+from .serve import add_parser as add_serve_parser
+from .serve import cmd_serve
 
 EPILOG = """examples:
   tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n
@@ -66,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify numerically against finite differences at a random point")
     g.add_argument("--steps", action="store_true",
                    help="print the derivation step by step, with the rules behind each step "
-                   "(text: before the gradient; json: a \"steps\" list)")
+                   "(text: before the gradient; latex: an align* block; json: a \"steps\" list)")
+    g.add_argument("--where", action=argparse.BooleanOptionalAction, default=None,
+                   help="name repeated subexpressions: the gradient, then 'where T0 = ...' lines "
+                   "(text and latex; json: a \"where\" object). Default: on for text and latex "
+                   "when the flat answer is long (over 160 characters) and naming shortens it "
+                   "by a fifth; --no-where prints it flat")
     g.add_argument("--symmetric", action="append", metavar="NAME", default=[],
                    help="declare a square variable symmetric: its gradient is (G + G')/2")
     g.add_argument("--spd", action="append", metavar="NAME", default=[],
@@ -121,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "then the elementwise functions declared in the rule files (stock and "
                        "--rules) with their derivative f'(x).")
     f.add_argument("--rules", action="append", metavar="FILE", help="extra rule file")
+    f.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: {\"builtin\": [{name, call, meaning}], \"elementwise\": [{name, "
+                   "derivative, source}]}")
     c = sub.add_parser("check-rules", help="test rules numerically for soundness",
                        description="Evaluate both sides of every rule on random matrices (several "
                        "shape draws). Exit code 0 when all are sound, 1 when a rule is unsound "
@@ -136,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         # no derivation in check-rules and functions; an alias shares its command's parser
         if name not in ("check-rules", "functions") and name not in ALIASES:
             add_limit_options(sp)
+    add_serve_parser(sub)  # its own limits, with the playground's defaults
     return p
 
 
@@ -194,6 +206,13 @@ def _cmd_check_rules(args) -> int:
 
 def _cmd_functions(args) -> int:
     registry = engine_from(args).functions
+    if args.format == "json":
+        print(json.dumps({
+            "builtin": [{"name": name, "call": BUILTIN_HELP[name][0], "meaning": BUILTIN_HELP[name][1]}
+                        for name in sorted(BUILTIN_CALLS)],
+            "elementwise": [{"name": n, "derivative": registry[n].derivative_text("x").replace("(x)", "x"),
+                             "source": registry[n].source} for n in registry.names()]}))
+        return 0
     width = max(len(call) for call, _ in BUILTIN_HELP.values())
     print("built in:")
     for name in sorted(BUILTIN_CALLS):
@@ -215,20 +234,27 @@ def _cmd_grad(args) -> int:
     g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps,
                                    structure=structure)
     checked = check(g, positive=set(args.positive)) if args.check else None
-    if args.steps and args.format != "json":
+    if args.where is None:  # the default: named when that makes a long answer much shorter
+        args.where = args.format in ("text", "latex") and worth_naming(g.term)
+    if args.steps and args.format not in ("json", "latex"):
         print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
         out = grad_json(args.expr, args.wrt, g, checked)
         if args.steps:
             out["steps"] = [s.as_json() for s in g.steps]
+        if args.where:
+            out["where"] = g.where().as_json()
         print(json.dumps(out))
     elif args.format in CODE_FORMATS:
         print(g.code(args.format), end="")
         print_check(checked)
     elif args.format == "latex":
-        print(g.latex())
+        if args.steps:  # its last row is G
+            print(steps_latex(g.steps))
+        if args.where or not args.steps:
+            print(g.where().latex() if args.where else g.latex())
     else:
-        print(g)
+        print(g.where().text if args.where else g)
         print_check(checked)
     return 0
 
@@ -251,7 +277,8 @@ def _cmd_equiv(args) -> int:
 COMMANDS = {"check-rules": _cmd_check_rules, "functions": _cmd_functions, "viz": _cmd_viz,
             "grad": _cmd_grad, "simplify": _cmd_simplify,
             "equiv": _cmd_equiv, "batch": cmd_batch,
-            "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order}
+            "hessian": cmd_second_order, "jacobian": cmd_second_order, "hvp": cmd_second_order,
+            "serve": cmd_serve}
 
 
 #: other names people type for a subcommand
