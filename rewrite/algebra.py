@@ -147,13 +147,16 @@ def hadamard_monomials(t: Term) -> Term:
     >>> to_text(hadamard_monomials(parse("det(X)^(-2/3)*det(X)", sh)))
     'det(X)^(1/3)'
     """
+    return bottom_up(t, lambda m: monomial(m) if m.op in MONOMIAL_OPS and is_monomial_node(m) else m)
+
+
+def bottom_up(t: Term, fn) -> Term:
+    """``t`` rebuilt from the leaves up, each node (with its arguments already rebuilt) passed
+    through ``fn``; shared subterms are rebuilt once."""
     memo: dict[Term, Term] = {}
     for n in post_order(t):
         args = tuple(memo[a] for a in n.args)
-        m = n if args == n.args else Term(n.op, args, n.attr, n.shape)
-        if m.op in MONOMIAL_OPS and is_monomial_node(m):
-            m = monomial(m)
-        memo[n] = m
+        memo[n] = fn(n if args == n.args else Term(n.op, args, n.attr, n.shape))
     return memo[t]
 
 
@@ -222,4 +225,56 @@ def monomial(n: Term) -> Term:
         c = Term("num", (), coef, (1, 1))
         body = c if body == ones and n.shape == (1, 1) else Term("scale", (c, body), None, n.shape)
     return body if size(body) <= size(n) and body != n else n
+
+
+def symmetric(t: Term, names: frozenset[str] = frozenset()) -> bool:
+    """Whether ``t`` is symmetric by construction: ``A'*A``, ``A*A'``, ``B*S*B'``, identities,
+    ``ones(n)*ones(n)'``, 1×1 terms, the variables ``names`` (declared symmetric), and sums,
+    scalings, inverses, powers and elementwise functions of symmetric terms.
+
+    >>> from rewrite.parse import parse
+    >>> sh = {"X": (4, 3), "lam": (), "A": (3, 3)}
+    >>> symmetric(parse("X'*X + lam*eye(3)", sh)), symmetric(parse("X'*X + A", sh))
+    (True, False)
+    """
+    if t.shape == (1, 1) or t.op in ("eye",) or (t.op == "var" and t.attr in names):
+        return True
+    if t.op == "fill":
+        return t.shape[0] == t.shape[1]
+    if t.op == "mul":
+        a, b = t.args
+        if b.op == "t" and b.args[0] == a or a.op == "t" and a.args[0] == b:
+            return True  # A*A', A'*A
+        if a.op == "mul" and b.op == "t" and b.args[0] == a.args[0] and symmetric(a.args[1], names):
+            return True  # (B*S)*B'
+        if b.op == "mul" and a.op == "t" and a.args[0] == b.args[1] and symmetric(b.args[0], names):
+            return True  # B'*(S*B)
+        return False
+    if t.op in ("add", "had", "hdiv"):
+        return all(symmetric(a, names) for a in t.args)
+    if t.op in ("scale", "epows"):
+        return symmetric(t.args[1] if t.op == "scale" else t.args[0], names)
+    if t.op in ("inv", "t", "fn", "mpow"):
+        return t.shape[0] == t.shape[1] and symmetric(t.args[0], names)
+    return False
+
+
+def symmetric_transposes(t: Term, names: frozenset[str] = frozenset()) -> Term:
+    """``t`` with the transposes of symmetric terms dropped (``inv(X'*X + lam*eye(n))'`` is
+    ``inv(X'*X + lam*eye(n))``; ``names`` are variables declared symmetric), so that copies that
+    differ only by them become like terms.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"X": (4, 3), "lam": (), "y": (4,)}
+    >>> to_text(symmetric_transposes(parse("X*inv(X'*X + lam*eye(3))'*X'*y", sh)))
+    "X*inv(X'*X + lam*eye(3))*X'*y"
+    """
+    def drop(m: Term) -> Term:
+        a = m.args[0] if m.op == "t" else None
+        if a is not None and a.shape[0] == a.shape[1] and a.shape != (1, 1) and symmetric(a, names):
+            return a
+        return m
+
+    return bottom_up(t, drop)
 

@@ -101,7 +101,8 @@ class CheckReport:
         return not self.unsound
 
     def summary(self) -> str:
-        return (f"checked {self.checked} rules: {len(self.sound)} sound, {len(self.unsound)} "
+        rules = "rule" if self.checked == 1 else "rules"
+        return (f"checked {self.checked} {rules}: {len(self.sound)} sound, {len(self.unsound)} "
                 f"unsound, {len(self.unverified)} not testable numerically")
 
     def lines(self, verbose: bool = False) -> list[str]:

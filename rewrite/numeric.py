@@ -323,9 +323,11 @@ def gradient_error(g, rng: np.random.Generator | None = None, spd: set[str] = fr
     return best
 
 
-def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
+def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3,
+                      spd: frozenset[str] = frozenset()) -> bool:
     """Whether ``a`` and ``b`` (same shape) have the same value at a random point (symbolic
-    dimensions given small random sizes); True when no point in both domains is found.
+    dimensions given small random sizes; the variables ``spd`` drawn symmetric positive
+    definite); True when no point in both domains is found.
 
     >>> from rewrite.stock import parse
     >>> sh = {"X": (3, 2), "A": (3, 3)}
@@ -336,7 +338,7 @@ def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
     """
     if a.shape != b.shape:  # shapes first: NumPy would broadcast a 1×1 against anything
         return False
-    for va, vb in values_at_random_points(a, b, registry, tries):
+    for va, vb in values_at_random_points(a, b, registry, tries, spd):
         if va.shape != vb.shape:
             return False
         scale = max(1.0, float(np.max(np.abs(va))), float(np.max(np.abs(vb))))
@@ -344,14 +346,16 @@ def agree_numerically(a: Term, b: Term, registry=None, tries: int = 3) -> bool:
     return True
 
 
-def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3):
+def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3,
+                            spd: frozenset[str] = frozenset()):
     """The values of ``a`` and ``b`` (same shape) at up to ``tries`` random points (symbolic
-    dimensions given small random sizes, seed 0), skipping points outside either's domain."""
+    dimensions given small random sizes, seed 0; the variables ``spd`` symmetric positive
+    definite), skipping points outside either's domain."""
     both = make_pair(a, b)
     rng = np.random.default_rng(0)
     for _ in range(tries):
         dims = instantiate_dims(both, rng)
-        env = random_point(both, rng, dims)
+        env = random_point(both, rng, dims, spd=set(spd))
         try:
             with np.errstate(all="ignore"):
                 va = evaluate(a, env, registry, dims)

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .algebra import apart_like_terms, canonical_sum, depth, hadamard_monomials
+from .algebra import apart_like_terms, canonical_sum, depth, hadamard_monomials, symmetric_transposes
 from .egraph import Program, Session, run_phase
 from .errors import CanonicalFormError, EngineError, LimitError, TracegradError, UnsupportedError
 from .numeric import agree_numerically
@@ -308,8 +308,10 @@ class Pipeline:
 
     # -- simplification -----------------------------------------------------------------
     def simplify_term(self, t: Term, extra_phases: tuple[str, ...] = (),
-                      trail: list[Step] | None = None) -> tuple[Term, Report]:
-        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended.
+                      trail: list[Step] | None = None,
+                      symmetric: frozenset[str] = frozenset()) -> tuple[Term, Report]:
+        """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended;
+        ``symmetric`` names variables declared symmetric (their transposes are dropped).
 
         Sums are handed over with their summands in a canonical order, but a sum the rules
         build (by factoring, say) keeps the order they built it in, so like terms may end up
@@ -317,24 +319,26 @@ class Pipeline:
         that differs numerically from ``t`` is not used (REJECTED in the report).
         """
         out, rep = self.simplify_round(t, extra_phases, trail)
-        merged = hadamard_monomials(out)
-        if merged != out:  # like factors of elementwise products merged or cancelled
+        # normal forms kept outside the rules: transposes of symmetric terms dropped, like
+        # factors of elementwise products merged or cancelled; then one more round
+        merged = hadamard_monomials(symmetric_transposes(out, symmetric))
+        if merged != out:
             if trail is not None:
-                trail.append(Step("G", merged, "simplify", ("elementwise monomials",)))
+                trail.append(Step("G", merged, "simplify", ("symmetric terms", "elementwise monomials")))
             again, more = self.simplify_round(merged, (), trail)
             rep.absorb(more)
             out = again if size(again) <= size(merged) else merged
         if apart_like_terms(out):
             again, more = self.simplify_round(out, (), trail)
             rep.absorb(more)
-            if size(again) < size(out):
+            if size(again) < size(out) or (size(again) == size(out) and not apart_like_terms(again)):
                 out = again
-        if out != t and not agree_numerically(t, out, self.functions):
+        if out != t and not agree_numerically(t, out, self.functions, spd=symmetric):
             # every rule was checked numerically, yet a simplification changed the value: keep
             # the input, tidied if tidying alone keeps the value (a rule that is wrong only in
             # some context is a bug to report)
             tidied, _ = self.simplify_round(t, (), None, main=("tidy",))
-            kept = tidied if agree_numerically(t, tidied, self.functions) else t
+            kept = tidied if agree_numerically(t, tidied, self.functions, spd=symmetric) else t
             log.warning("a simplification changed the value (%s differs numerically from %s) "
                         "and was not used; is a rule unsound? (tracegrad check-rules)",
                         to_text(out), to_text(kept))

@@ -110,7 +110,8 @@ def parse_tree(text: str) -> Tree:
     if len(text) > MAX_LENGTH:
         raise ParseError(f"expression longer than {MAX_LENGTH} characters", position=(1, 1))
     if not text.strip():
-        raise ParseError("empty expression", position=(1, 1))
+        raise ParseError("empty expression; write a 1×1 function of matrices, such as tr(X'*A*X)",
+                         position=(1, 1))
     for i, ch in enumerate(text):
         if ord(ch) > 127:
             raise ParseError(

@@ -6,8 +6,8 @@
     python tests/mutation.py --rules d-hdiv,adj-t    # just these rules
 
 A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
-of tests/test_completeness.py, the ML-language gradients of tests/test_ml_language.py and the
-compact second-order forms of tests/test_second_order.py) or a
+of tests/test_completeness.py, the ML-language gradients of tests/test_ml_language.py, and the
+Jacobians and compact second-order forms of tests/test_second_order.py) or a
 seeded fuzz sample (tests/fuzzgen.py) show it: a wrong, crashed or rejected result on a case the
 stock engine gets right, an answer printed otherwise than a test requires (the cases with a golden
 text), or a typed error there (a deleted rule shows as a construct the engine can no longer
@@ -42,10 +42,12 @@ from test_completeness import COMPACT  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
+from test_second_order import JACOBIANS  # noqa: E402
 
 import rewrite as rw  # noqa: E402
 from rewrite.numeric import gradient_error  # noqa: E402
 from rewrite.stock import stock_ruleset  # noqa: E402
+from rewrite.verify import derivative_error  # noqa: E402
 
 NEGATED_RULESETS = ("differential", "collect")
 LIMITS = rw.Limits(seconds=3.0)
@@ -91,8 +93,20 @@ SECOND_ORDER = [
 
 
 def second_order_outcomes(engine: rw.Engine) -> list[str]:
-    """One outcome per SECOND_ORDER case: correct, the printed form, or the typed error's kind."""
+    """One outcome per SECOND_ORDER case (correct, the printed form, or the typed error's kind),
+    then one per Jacobian of tests/test_second_order.py (correct, WRONG against central
+    differences, or the typed error's kind)."""
+    import numpy as np
+
     out = []
+    for expr, wrt, shapes, kw in JACOBIANS:
+        try:
+            j = engine.jacobian(expr, wrt, shapes, limits=LIMITS)
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
+            continue
+        err = derivative_error(j, np.random.default_rng(0), **kw)[2]
+        out.append("correct" if err <= 1e-5 else "WRONG")
     for kind, expr, wrt, shapes, goldens in SECOND_ORDER:
         try:
             text = str(getattr(engine, kind)(expr, wrt, shapes, limits=LIMITS))
@@ -155,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         where = [f"{c['id']}: {o}" for c, o, b in zip(targeted_cases(), pub, base_public, strict=True)
                  if b == "correct" and o != "correct"]
         if not where:
-            where = [f"{kind} {expr}: {o}" for (kind, expr, *_), o, b
-                     in zip(SECOND_ORDER, second_order_outcomes(engine), base_second, strict=True)
+            labels = [f"jacobian {j[0]}" for j in JACOBIANS] + [f"{c[0]} {c[1]}" for c in SECOND_ORDER]
+            where = [f"{label}: {o}" for label, o, b
+                     in zip(labels, second_order_outcomes(engine), base_second, strict=True)
                      if b == "correct" and o != "correct"]
         if not where:
             fuzz = run_sample(args.sample, args.seed, engine, LIMITS)

@@ -68,18 +68,23 @@ def test_the_cli_examples_are_found_and_include_a_failing_check():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_files_are_shown_verbatim(path):
-    """Each file under docs/examples is shown in full in the tutorial and named there."""
-    text = DOC.read_text()
+    """Each file under docs/examples is shown in full in the tutorial (the rule-file tutorial, or
+    the debugging walkthrough for the files it uses) and named there."""
+    text = next(d.read_text() for d in (DOC, ROOT / "docs" / "debugging.md")
+                if f"docs/examples/{path.name}" in d.read_text())
     shown = ["\n".join(body) for info, _, body in fenced_blocks(text) if info == "text"]
     assert path.read_text().rstrip("\n") in shown
     assert f"docs/examples/{path.name}" in text
 
 
 def test_example_files_check_as_the_tutorial_says():
-    assert {p.name for p in EXAMPLES} == {"softsign.rules", "exp_algebra.rules", "wrong.rules"}
+    assert {p.name for p in EXAMPLES} == {"softsign.rules", "exp_algebra.rules", "wrong.rules",
+                                          "kront-d.rules", "kront.rules"}
     d = ROOT / "docs" / "examples"
     good = rw.check_rules([d / "softsign.rules", d / "exp_algebra.rules"])
     assert good.ok and not good.unverified and "d-fn[softsign]" in good.sound
     bad = rw.check_rules([d / "wrong.rules"])
     assert [u.rule for u in bad.unsound] == ["exp-product"]
     assert re.search(r"wrong\.rules:3$", bad.unsound[0].where)
+    walkthrough = rw.check_rules([d / "kront.rules"])  # docs/debugging.md (the fixed file)
+    assert walkthrough.ok and {"d-kront", "adj-kront-r"} <= set(walkthrough.sound)

@@ -231,3 +231,12 @@ def test_an_objective_whose_tidying_leaves_nothing_to_extract_is_tidied_by_addin
     fd = finite_difference(g.f, "X", env)
     assert grad.shape == fd.shape == (3, 3) and np.all(np.isfinite(grad))
     assert relative_error(grad, fd) < 1e-6
+
+
+def test_a_symmetric_inverse_is_not_transposed_and_its_copies_merge():
+    """inv(X'*X + lam*eye(n)) is symmetric by construction: the two transposed copies of the
+    closed-form ridge objective's gradient become like terms and merge."""
+    shapes = {"y": ("m",), "X": ("m", "n"), "lam": ()}
+    g = rw.gradient("y'*X*inv(X'*X + lam*eye(n))*X'*y", "X", shapes)
+    check_answer(g, "(2*y - 2*X*inv(X'*X + lam*eye(n))*X'*y)*y'*X*inv(X'*X + lam*eye(n))",
+                 positive={"lam"})

@@ -179,3 +179,20 @@ def test_cli_limit_options(args, reason, capsys):
 def test_cli_limit_options_must_be_positive(capsys):
     assert main(["grad", "tr(X)", "--wrt", "X", "--timeout", "0"]) == 2
     assert "--timeout must be positive" in capsys.readouterr().err
+
+
+HINT_KINDS = ("parse", "shape", "unsupported")
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e["kind"] in HINT_KINDS and not e.get("generate")],
+                         ids=[ident(e) for e in ENTRIES if e["kind"] in HINT_KINDS and not e.get("generate")])
+def test_every_syntax_shape_and_unknown_name_error_has_a_caret_or_a_hint(entry, capsys):
+    """The CLI shows the expression's line with a caret under the position, or (when the whole
+    expression is at fault) says what to do."""
+    argv = ["grad", text_of(entry), "--wrt", entry["wrt"] or "X"]
+    for k, v in entry["shapes"].items():
+        argv += ["--shape", f"{k}={','.join(map(str, v))}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.rstrip().splitlines()
+    advice = ("wrap it in", "declaring --shape", "such as", "did you mean", "declare it", "try ")
+    assert len(err) == 3 and err[2].strip() == "^" or any(a in err[0] for a in advice), err

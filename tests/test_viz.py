@@ -2,17 +2,20 @@
 DOT, JSON and GraphML carry the ids, shapes, terms and rules, the extracted term is what is
 highlighted, a failed derivation is still drawn, and the HTML page lays itself out in a browser."""
 
+import doctest
 import html
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import networkx as nx
@@ -409,10 +412,18 @@ def test_failure_graph(failure):
     assert G.graph["extracted"] == "grad(sum(d(kront(A, X))), d(X))"
     root = G.nodes[("class", G.graph["root"])]
     assert root["extracted"] and root["term"] == "grad(sum(d(kront(A, X))), dX)"
+    # stuck: the frontier (d(kront(A, X)): no rule rewrote it) with its d e-node, and the
+    # construct the error names
     stuck = [d for _, d in G.nodes(data=True) if d["stuck"]]
-    assert {(d["kind"], d.get("term") or d["op"]) for d in stuck} == {("eclass", "kront(A, X)"),
-                                                                   ("enode", "d")}
-    assert G.graph["stuck"] == next(d["id"] for d in stuck if d["kind"] == "eclass")
+    assert {(d["kind"], d.get("term") or d["op"]) for d in stuck} == {
+        ("eclass", "kront(A, X)"), ("eclass", "d(kront(A, X))"), ("enode", "d")}
+    assert G.nodes[("class", G.graph["stuck"])]["term"] == "kront(A, X)"  # what the error names
+    (edge,) = G.graph["frontier"]
+    assert G.nodes[("class", edge["class"])]["term"] == edge["nodes"][0]["term"] == "d(kront(A, X))"
+    assert edge["nodes"][0]["near"] == [] and edge["nodes"][0]["generic"] == ["d-const: d(C) if const(C)"]
+    assert G.graph["stuck_text"] == (
+        f"stuck at {edge['class']} (4×4): d(kront(A, X)) — no rule has d(kront(…)) on its "
+        "left-hand side; rules with that head that did not apply: d-const: d(C) if const(C)")
     assert G.graph["steps"][0].split()[:3] == ["1", "df", "="]
     with pytest.raises(ValueError, match="no e-graph"):
         viz.egraph_graph(rw.UnsupportedError("no session"))
@@ -430,21 +441,28 @@ def test_failure_view_cli(tmp_path, capsys):
         got = capsys.readouterr()
         assert "unsupported error: no rule differentiates kront(·, ·) (in kront(A, X))" in got.err
         assert got.out.startswith(f"{out}: ") and "derivation failed" in got.out
+        assert got.out.splitlines()[1].startswith("stuck at c") and "d(kront(A, X))" in got.out
         assert out.exists()
     data = json.loads((tmp_path / "f.json").read_text())
     by_id = {x["id"]: x for x in data["nodes"]}
     assert data["graph"]["error"].startswith("unsupported: ")
     stuck = data["graph"]["stuck"]
     assert by_id[stuck]["term"] == "kront(A, X)" and by_id[stuck]["stuck"]
+    edge = data["graph"]["frontier"][0]["class"]
+    assert by_id[edge]["term"] == "d(kront(A, X))" and by_id[edge]["stuck"]
     assert by_id[data["graph"]["root"]]["extracted"]
     page = (tmp_path / "f.html").read_text()
     assert "The derivation failed" in page and "no rule differentiates kront" in page
     if shutil.which("dot"):
         svg = (tmp_path / "f.svg").read_text()
         groups = svg_groups(svg)
-        assert groups[stuck]["stroke"] == STUCK and "4×4  stuck" in groups[stuck]["texts"]
+        assert groups[stuck]["stroke"] == STUCK and groups[stuck]["texts"][1:3] == ["4×4", "stuck"]
+        assert groups[edge]["stroke"] == STUCK and "stuck" in groups[edge]["texts"]
         assert groups[data["graph"]["root"]]["stroke"] == HIGHLIGHT
         assert "derivation failed: unsupported: no rule differentiates" in html.unescape(svg)
+    # grad failing the same way points at viz
+    assert main(["grad"] + base[1:]) == 2
+    assert "tracegrad viz with the same arguments" in capsys.readouterr().err
     # errors before there is an e-graph are plain errors: nothing is written
     assert main(["viz", "tr(X", "--wrt", "X", "-o", str(tmp_path / "p.json")]) == 2
     assert "parse error" in capsys.readouterr().err and not (tmp_path / "p.json").exists()
@@ -478,96 +496,231 @@ def test_cli(tmp_path, capsys):
     assert "suffix" in capsys.readouterr().err
 
 
-def _browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+# -- three inputs drawn: a public case, an MLP and a failure; pictures checked for legibility --
+
+ROOT = Path(__file__).resolve().parent.parent
+#: name → (expression, variable, shapes, rule files); the last one stops without the canonical
+#: form (a rule file gives kront a differential but no adjoint: docs/debugging.md)
+INPUTS = {"public": ("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, []),
+          "mlp": ("sum(tanh(W2*tanh(W1*x)))", "W1", {"W1": (4, 3), "W2": (2, 4), "x": (3,)}, []),
+          "stuck": ("sum(kront(A, X))", "X", {"A": (2, 3), "X": (4, 5)},
+                    [str(ROOT / "docs" / "examples" / "kront-d.rules")])}
+#: the smallest text allowed: px in the browser at the page's opening zoom, and in a PNG or an
+#: SVG at its natural size (96 px per inch: a point is 4/3 px)
+MIN_PX = 10
+# TRACEGRAD_UPDATE_SCREENSHOT=1 also refreshes the pictures of docs/debugging.md
 
 
-def rendered_dom(page, tmp_path, timeout: float = 60.0) -> str:
-    """The page's DOM once its script has laid the graph out (``data-rendered`` or
-    ``data-error`` set on the body), read from headless Chromium over the DevTools protocol on
-    a pipe (fds 3 and 4 of the browser): the WebAssembly layout is asynchronous, so the
-    browser is polled in real time rather than dumped at load."""
-    cmd_r, cmd_w = os.pipe()
-    res_r, res_w = os.pipe()
+def artifacts() -> Path:
+    """Where screenshots go: ``TRACEGRAD_ARTIFACTS``, else tests/artifacts/ (git-ignored)."""
+    out = Path(os.environ.get("TRACEGRAD_ARTIFACTS") or Path(__file__).parent / "artifacts")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
-    def child():  # the browser reads commands on fd 3 and writes answers on fd 4
-        a, b = os.dup(cmd_r), os.dup(res_w)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
 
-    proc = subprocess.Popen([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
-                             "--remote-debugging-pipe", "--window-size=1400,900",
-                             f"--user-data-dir={tmp_path / 'chromium'}", page.as_uri()],
-                            preexec_fn=child, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(cmd_r)
-    os.close(res_w)
-    state = {"buf": b"", "id": 0}
-
-    def call(method, params=None, session=None):
-        state["id"] += 1
-        msg = {"id": state["id"], "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(cmd_w, json.dumps(msg).encode() + b"\0")
-        while True:
-            while b"\0" not in state["buf"]:
-                chunk = os.read(res_r, 1 << 16)
-                assert chunk, "the browser closed its DevTools pipe"
-                state["buf"] += chunk
-            line, state["buf"] = state["buf"].split(b"\0", 1)
-            answer = json.loads(line)
-            if answer.get("id") == state["id"]:
-                assert "error" not in answer, answer
-                return answer["result"]
-
-    def evaluate(js, session):
-        return call("Runtime.evaluate", {"expression": js, "returnByValue": True},
-                    session)["result"].get("value")
-
+@pytest.fixture(scope="module", params=list(INPUTS))
+def drawn(request):
+    """(name, the default view of the input's e-graph, the result or error it came from)."""
+    expr, wrt, shapes, rules = INPUTS[request.param]
     try:
-        deadline = time.monotonic() + timeout
-        pages = []
-        while not pages and time.monotonic() < deadline:
-            pages = [t for t in call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
-            time.sleep(0.05)
-        session = call("Target.attachToTarget", {"targetId": pages[0]["targetId"],
-                                                 "flatten": True})["sessionId"]
-        while time.monotonic() < deadline and not evaluate(
-                "document.body && (document.body.dataset.rendered || document.body.dataset.error)",
-                session):
-            time.sleep(0.1)
-        return evaluate("document.documentElement.outerHTML", session)
-    finally:
-        os.close(cmd_w)
-        os.close(res_r)
-        proc.kill()
-        proc.wait()
+        source = rw.gradient(expr, wrt, shapes, keep_egraph=True, steps=True, rules=rules)
+    except rw.CanonicalFormError as e:
+        assert request.param == "stuck", e
+        source = e
+    assert (request.param == "stuck") == isinstance(source, rw.TracegradError)
+    return request.param, viz.view(viz.egraph_graph(source)), source
 
 
-@pytest.mark.skipif(_browser() is None, reason="no headless browser installed (chromium)")
-def test_html_page_in_a_headless_browser(result, tmp_path):
+def text_boxes(layout: dict) -> list[tuple[str, float, float, float, float, float]]:
+    """(text, x0, y0, x1, y1, point size) of every text Graphviz placed (``dot -Tjson``): the
+    caption, the classes' and e-nodes' labels, the stubs; from the advance width and the em box
+    (the baseline 0.22 em above its bottom)."""
+    out = []
+    objects = [layout] + layout.get("objects", []) + layout.get("edges", [])
+    for obj in objects:
+        for key in ("_ldraw_", "_tldraw_", "_hldraw_"):
+            size = 14.0
+            for op in obj.get(key, []):
+                if op["op"] == "F":
+                    size = op["size"]
+                elif op["op"] == "T" and op["text"].strip():
+                    x, y, w = op["pt"][0], op["pt"][1], op["width"]
+                    x0 = {"l": x, "c": x - w / 2, "r": x - w}[op["align"]]
+                    out.append((op["text"], x0, y - 0.22 * size, x0 + w, y + 0.78 * size, size))
+    return out
+
+
+def overlapping(boxes) -> list[tuple[str, str]]:
+    """The pairs of boxes (text, x0, y0, x1, y1, …) whose interiors intersect."""
+    out = []
+    ordered = sorted(boxes, key=lambda b: b[1])
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b[1] >= a[3]:
+                break
+            if min(a[3], b[3]) - max(a[1], b[1]) > 1e-6 and min(a[4], b[4]) - max(a[2], b[2]) > 1e-6:
+                out.append((a[0], b[0]))
+    return out
+
+
+def test_overlap_check_sees_overlaps():
+    assert overlapping([("a", 0, 0, 10, 10), ("b", 9, 9, 20, 20), ("c", 10, 0, 12, 9)]) == [("a", "b")]
+    layout = {"objects": [{"_ldraw_": [{"op": "F", "size": 10.0}, {"op": "T", "pt": [5, 0], "align": "c",
+                                                                     "width": 10.0, "text": "x"}]}]}
+    assert text_boxes(layout) == [("x", 0.0, -2.2, 10.0, pytest.approx(7.8), 10.0)]
+
+
+@needs_dot
+def test_png_and_svg_labels_are_legible(drawn, tmp_path):
+    """At natural size (PNG at 96 dpi, SVG in points) no two labels of the layout intersect and
+    the smallest text is at least MIN_PX; the PNG and SVG are the layout's size (not shrunk)."""
+    name, G, _ = drawn
+    dot = viz.to_dot(G)
+    layout = json.loads(subprocess.run(["dot", "-Tjson"], input=dot, text=True, check=True,
+                                       capture_output=True, timeout=300).stdout)
+    boxes = text_boxes(layout)
+    over = overlapping(boxes)
+    smallest = min(b[5] for b in boxes) * 96 / 72
+    print(f"\n{name}: {len(boxes)} labels in the layout, smallest {smallest:.1f} px at 96 dpi, "
+          f"{len(over)} overlapping pairs")
+    assert len(boxes) > 3 * viz.counts(G)[0]  # every class and e-node has its texts
+    assert over == [] and smallest >= MIN_PX
+    x0, y0, x1, y1 = map(float, layout["bb"].split(","))
+    viz.write(G, tmp_path / f"{name}.png")
+    viz.write(G, tmp_path / f"{name}.svg")
+    w, h = struct.unpack(">II", (tmp_path / f"{name}.png").read_bytes()[16:24])
+    pad = 8  # Graphviz pads a drawing by 4 points on each side
+    assert abs(w - (x1 - x0 + pad) * 96 / 72) < 3 and abs(h - (y1 - y0 + pad) * 96 / 72) < 3, \
+        (w, h, layout["bb"])
+    svg = ET.fromstring((tmp_path / f"{name}.svg").read_text())
+    assert abs(float(svg.get("width").removesuffix("pt")) - (x1 - x0 + pad)) < 2
+    sizes = [float(t.get("font-size")) for t in svg.iter(f"{SVG}text") if (t.text or "").strip()]
+    assert min(sizes) * 96 / 72 >= MIN_PX
+    shutil.copy(tmp_path / f"{name}.png", artifacts() / f"viz-{name}-dot.png")
+    if name == "stuck" and os.environ.get("TRACEGRAD_UPDATE_SCREENSHOT"):
+        shutil.copy(tmp_path / f"{name}.png", ROOT / "docs" / "images" / "debugging-stuck-dot.png")
+
+
+# the texts of the page's drawing: screen boxes from the glyphs' ink (canvas metrics of the font
+# the browser uses), and each text's size in px at the current zoom
+MEASURE = r"""() => {
+  const svg = document.querySelector('#view svg');
+  const ctx = document.createElement('canvas').getContext('2d');
+  const boxes = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => {
+    const r = t.getBoundingClientRect(), cs = getComputedStyle(t), m0 = t.getScreenCTM();
+    ctx.font = cs.fontStyle + ' ' + cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily;
+    const m = ctx.measureText(t.textContent), k = m0.a;
+    const base = m0.f + k * parseFloat(t.getAttribute('y'));
+    return {text: t.textContent.trim(), px: parseFloat(t.getAttribute('font-size')) * k,
+            x0: r.x + Math.max(0, -m.actualBoundingBoxLeft) * k, x1: r.x + m.actualBoundingBoxRight * k,
+            y0: base - m.actualBoundingBoxAscent * k, y1: base + m.actualBoundingBoxDescent * k};
+  });
+  const over = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.01 &&
+        Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.01) over.push([a.text, b.text]);
+  }
+  return {count: boxes.length, smallest: Math.min(...boxes.map(b => b.px)), over};
+}"""
+
+# a class whose label is on screen (inside the drawing's area): its id and its label's centre
+VISIBLE_CLASS = r"""(prefer) => {
+  const area = document.getElementById('view').getBoundingClientRect();
+  const inside = g => { const t = g.querySelector('text'); if (!t) return null;
+    const r = t.getBoundingClientRect();
+    return r.left >= area.left && r.right <= area.right && r.top >= area.top && r.bottom <= area.bottom
+      ? [g.id, r.left + r.width / 2, r.top + r.height / 2] : null; };
+  const all = [...document.querySelectorAll('#view g.cluster')];
+  const first = all.filter(g => g.id === prefer).concat(all).map(inside).find(x => x);
+  return first || null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium driven by Playwright; the tests skip (with the reason) without them."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (pip install playwright)")
+    exe = _browser()
+    if exe is None:
+        pytest.skip("no Chromium to drive (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        except Exception as e:  # noqa: BLE001 - a browser that does not start is a skip
+            pytest.skip(f"Chromium could not be launched by Playwright: {e}")
+        yield browser
+        browser.close()
+
+
+def _browser() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+def open_page(chromium, path: Path, size=(1400, 900)):
+    """The page at ``path`` in a fresh tab of ``size``, once its script has laid the graph out."""
+    page = chromium.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(path.as_uri())
+    page.wait_for_function("document.body.dataset.rendered || document.body.dataset.error",
+                           timeout=90_000)
+    assert page.evaluate("document.body.dataset.error") is None, page.inner_text("#status")
+    return page
+
+
+def test_page_in_chromium(drawn, chromium, tmp_path):
+    """The page of each input, as it opens: no two labels overlap, every text is at least
+    MIN_PX; clicking an e-class lists its e-nodes with the rules that made them; a failure's
+    panel names the stuck term and the rules closest to matching it."""
+    name, G, source = drawn
+    path = tmp_path / f"{name}.html"
+    viz.write(G, path)
+    page = open_page(chromium, path)
+    m = page.evaluate(MEASURE)
+    print(f"\n{name}: {m['count']} labels on the page, smallest {m['smallest']:.1f} px, "
+          f"{len(m['over'])} overlapping pairs")
+    assert m["count"] > 3 * viz.counts(G)[0]
+    assert m["over"] == [] and m["smallest"] >= MIN_PX
+    if name == "stuck":
+        stuck = page.inner_text("#stuck")
+        assert "adj(kront(A, dX), " in stuck and "adj-zero: adj(a, W, d(X)) if free(a)" in stuck
+        assert page.inner_text("#info h3").startswith(G.graph["stuck"] + " ")  # opens there
+        assert G.nodes[("class", G.graph["stuck"])]["term"].startswith("adj(kront(A, dX), ")
+    page.screenshot(path=str(artifacts() / f"viz-{name}-page.png"))
+    if name == "stuck" and os.environ.get("TRACEGRAD_UPDATE_SCREENSHOT"):  # docs/debugging.md
+        page.screenshot(path=str(ROOT / "docs" / "images" / "debugging-stuck.png"))
+    # click a class on screen other than the one shown: the panel lists its e-nodes and rules
+    shown = page.inner_text("#info h3").split()[0]
+    hit = page.evaluate(VISIBLE_CLASS, "c1" if shown != "c1" else "c2")
+    assert hit, "no e-class label on screen"
+    cls, x, y = hit
+    page.mouse.click(x, y)
+    assert page.inner_text("#info h3").split()[0] == cls
+    rows = page.locator("#info table tr").all_inner_texts()[1:]
+    want = [(G.nodes[e]["id"], G.nodes[e]["rule"]) for e in viz.dot.members(G, ("class", cls))]
+    assert [tuple(r.split("\t")[i] for i in (0, 2)) for r in rows] == want
+    assert page.locator(f"#view g.cluster.sel#{cls}").count() == 1
+    page.close()
+
+
+def test_html_page_in_a_headless_browser(result, chromium, tmp_path):
+    """The page lays the graph out with the vendored Graphviz: an SVG group per e-node and
+    e-class under the drawing's ids, the same labels and highlight as the SVG of dot, fitting
+    the window; the panel opens on the root class and lists the steps."""
     G = viz.view(viz.egraph_graph(result), 40)
-    page = tmp_path / "g.html"
-    viz.write(G, page)
-    dom = rendered_dom(page, tmp_path)
+    path = tmp_path / "g.html"
+    viz.write(G, path)
+    page = open_page(chromium, path)
+    dom = page.content()
     classes, enodes = viz.counts(G)
-    # the WebAssembly Graphviz laid the graph out: an SVG with a group per e-node and e-class,
-    # under the drawing's ids, fitting the window (no fixed size)
     assert f'data-rendered="{enodes}"' in dom and f'data-clusters="{classes}"' in dom, \
-        re.search(r'<span id="status">[^<]*', dom)
-    assert "data-error" not in dom
+        page.inner_text("#status")
     svg = re.search(r'<div id="view">.*?(<svg.*?</svg>)\s*</div>', dom, re.S).group(1)
     assert re.match(r'<svg viewBox="[-\d. ]+"', svg) and "width=" not in svg[:200]
     groups = svg_groups(svg.replace("&nbsp;", " "))
     assert {i for i, g in groups.items() if g["kind"] == "node" and not i.startswith("stub-")} \
         == {d["id"] for d in _enodes(G)}
     check_svg(G, svg.replace("&nbsp;", " "))
-    # the panel shows the root class (its id, shape, term, e-nodes with rules) and the steps
     info = re.search(r'<div id="info">(.*?)</div>', dom, re.S).group(1)
     root = G.nodes[("class", "c0")]
     assert info.startswith(f'<h3>c0 <span class="shape">{root["rows"]}×{root["cols"]}</span>')
@@ -575,16 +728,53 @@ def test_html_page_in_a_headless_browser(result, tmp_path):
     for en in viz.dot.members(G, ("class", "c0")):
         assert f"<td>{en[1]}</td>" in info and html.escape(G.nodes[en]["rule"]) in info
     assert f"Derivation ({len(G.graph['steps'])} lines)" in dom
+    page.close()
 
 
-@pytest.mark.skipif(_browser() is None, reason="no headless browser installed (chromium)")
-def test_failure_page_in_a_headless_browser(failure, tmp_path):
+def test_failure_page_in_a_headless_browser(failure, chromium, tmp_path):
     G = viz.view(viz.egraph_graph(failure))
-    page = tmp_path / "f.html"
-    viz.write(G, page)
-    dom = rendered_dom(page, tmp_path)
+    path = tmp_path / "f.html"
+    viz.write(G, path)
+    page = open_page(chromium, path)
+    dom = page.content()
     assert f'data-rendered="{viz.counts(G)[1]}"' in dom
-    # the panel opens on the stuck class
+    # the panel opens on the stuck class; the stuck section names its term
     info = re.search(r'<div id="info">(.*?)</div>', dom, re.S).group(1)
     assert info.startswith(f"<h3>{G.graph['stuck']} ") and "stuck</span>" in info
-    assert "kront(A, X)" in info and 'id="error"' in dom
+    assert "d(kront(A, X))" in page.inner_text("#stuck") and 'id="error"' in dom
+    assert "no rule has its head and first argument on the left" in page.inner_text("#stuck")
+    page.close()
+
+
+def shown_viz_examples(path: Path) -> list[tuple[list[str], str, int]]:
+    """The ``tracegrad viz`` commands shown (not run: they write files) in a page's ``text``
+    blocks: (arguments, the output shown after them, the exit status shown or 0)."""
+    out = []
+    blocks = re.findall(r"^```text\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M)
+    for block in blocks:
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("tracegrad viz "):
+                rest = list(itertools.takewhile(lambda x: not x.startswith("tracegrad "), lines[i + 1:]))
+                status = int(rest.pop()[6:-1]) if rest and rest[-1].startswith("[exit ") else 0
+                out.append((shlex.split(line)[1:], "\n".join(rest), status))
+    return out
+
+
+@pytest.mark.parametrize("page", ["debugging.md", "cli.md"])
+def test_shown_viz_examples(page, tmp_path, capsys, monkeypatch):
+    """What docs/debugging.md and docs/cli.md show `tracegrad viz` print is what it prints (the
+    file written into a temporary directory); the stuck line names the frontier."""
+    examples = shown_viz_examples(ROOT / "docs" / page)
+    assert examples
+    monkeypatch.chdir(ROOT)  # the rule files are named from the repository root
+    for argv, shown, status in examples:
+        at = argv.index("-o") + 1
+        name = argv[at]
+        argv[at] = str(tmp_path / name)
+        assert main(argv) == status
+        got = capsys.readouterr()
+        output = (got.out + got.err).replace(str(tmp_path / name), name)
+        assert doctest.OutputChecker().check_output(shown + "\n", output, doctest.ELLIPSIS), \
+            f"{page}: {' '.join(argv)}\nshown:\n{shown}\ngot:\n{output}"
+        assert (tmp_path / name).exists()

@@ -124,6 +124,12 @@ def test_matrix_gradient(page):
     steps = page.locator("#steps li")
     assert steps.count() >= 4
     assert steps.first.inner_text().startswith("f") and "(A' + A)*X" in steps.last.inner_text()
+    # the same derivation as mathematics: an align* block typeset by KaTeX, without errors
+    page.click("#steps-math-box summary")
+    assert page.locator("#steps-math .katex").count() == 1
+    assert page.locator("#steps-math .katex-error").count() == 0
+    math = page.locator("#steps-math").inner_text()
+    assert "canonical" in math and "s-factor-r" in math
     # the e-graph frame: the viz page lays the graph out with Graphviz (WebAssembly) inside it
     frame = page.frame_locator("#egraph")
     frame.locator("svg g.cluster").first.wait_for()

@@ -31,6 +31,9 @@ import networkx as nx
 HIGHLIGHT, PLAIN, SUBSUMED, STUCK, RULE = "#d62728", "#1f77b4", "#aaaaaa", "#ff7f0e", "#2b7a3b"
 #: a class's term is cut to this many characters on the drawing (the tooltip has it whole)
 TERM_CHARS = 34
+#: font sizes in points: a class's term; e-node ids, rules and child numbers (the smallest
+#: text drawn: at 96 dpi, 12 px in a PNG and in an SVG at its natural size)
+TERM_PT, SMALL_PT = 10, 9
 
 
 def shorten(text: str, n: int = TERM_CHARS) -> str:
@@ -61,20 +64,26 @@ def members(G, cls) -> list:
     return sorted((en for _, en in G.out_edges(cls)), key=lambda n: int(n[1][1:]))
 
 
-def title(G: nx.MultiDiGraph) -> str:
-    """The caption: what is drawn, the extracted term or the error, the colours."""
+def title(G: nx.MultiDiGraph, terms: bool = True) -> str:
+    """The caption: what is drawn, the extracted term or the error and where it stuck (unless
+    ``terms`` is false: the HTML page shows those apart), the colours."""
     classes = sum(1 for _, d in G.nodes(data=True) if d["kind"] == "eclass")
     total = G.graph.get("total", classes)
     what = "the extracted term's e-classes and their neighbours" \
         if G.graph.get("focus") == "term" else "e-classes nearest the root"
     lines = [f"e-graph: {classes} of {total} e-classes drawn"
              + (f" ({what})" if classes < total else "")]
-    if G.graph.get("error"):
+    if G.graph.get("error") and terms:
         lines += textwrap.wrap(f"derivation failed: {G.graph['error']}", 110)
         lines.append(f"the root's term now: {shorten(G.graph.get('extracted', ''), 100)}")
-        lines.append("red: the root's extracted term; orange: the construct it stuck on")
+        for line in (G.graph.get("stuck_text") or "").splitlines():
+            lines += textwrap.wrap(line, 110, subsequent_indent="    ")
+    if G.graph.get("error"):
+        lines.append("red: the root's extracted term; orange: where it stuck (the classes no rule "
+                     "got further from, and the construct the error names)")
     else:
-        lines.append(f"extracted: {shorten(G.graph.get('extracted', ''), 110)}")
+        if terms:
+            lines.append(f"extracted: {shorten(G.graph.get('extracted', ''), 110)}")
         lines.append("red: the extracted term")
     lines.append("box: e-node (operator or leaf, id, rule that made it); "
                  "frame: e-class (id, shape, term)")
@@ -100,9 +109,7 @@ def to_dot(G: nx.MultiDiGraph, caption: bool = True) -> str:
         anchor[c] = en[0][1] if en else None
         colour = STUCK if d.get("stuck") else (HIGHLIGHT if d["extracted"] else "#888888")
         fill = "#fff3e6" if d.get("stuck") else ("#fff5f5" if d["extracted"] else "#f6f6f6")
-        head = f"<B>{_h(d['id'])}</B>  {_h(shape_text(d))}" + ("  stuck" if d.get("stuck") else "")
-        label = f'<{head}<BR/><FONT POINT-SIZE="10" COLOR="#333333">' \
-                f'{_h(shorten(d.get("term", "")))}</FONT>>'
+        label = _class_label(d)
         out.append(f"  subgraph cluster_{d['id']} {{")
         out.append(f"    id={_q(d['id'])}; label={label}; "
                    f"tooltip={_q(d['id'] + ' ' + shape_text(d) + ': ' + d.get('term', ''))}; "
@@ -122,12 +129,10 @@ def to_dot(G: nx.MultiDiGraph, caption: bool = True) -> str:
         attrs = [f"id={_q('-'.join((u[1], v[1], str(k['index']))))}"]
         if anchor.get(v) and G.nodes[v]["id"] != e["eclass"]:
             attrs.append(f"lhead=cluster_{c['id']}")
-        if len(e["children"].split()) > 1:
-            attrs.append(f'taillabel="{k["index"]}", labelfontsize=8, labelfontcolor="#777777"')
         if hl:
             attrs.append(f'color="{HIGHLIGHT}", penwidth=2')
         target = anchor.get(v) or f"{c['id']}_empty"
-        out.append(f"  {u[1]} -> {target} [{', '.join(attrs)}];")
+        out.append(f"  {u[1]}{_port(e, k['index'])} -> {target} [{', '.join(attrs)}];")
     # children the view leaves out: a grey stub per class, so that the ids stay traceable
     for n, d in G.nodes(data=True):
         if d["kind"] != "enode":
@@ -140,16 +145,43 @@ def to_dot(G: nx.MultiDiGraph, caption: bool = True) -> str:
                 out.append(f"  stub_{ch} [id={_q('stub-' + ch)}, shape=plaintext, style=\"\", "
                            f"label={_q(ch + ' …')}, fontcolor=\"#888888\", fontsize=10, "
                            f"tooltip={_q(ch + ': not drawn (--all or a larger --max-classes)')}];")
-            out.append(f"  {n[1]} -> stub_{ch} [id={_q('-'.join((n[1], ch, str(i))))}, style=dashed, "
+            out.append(f"  {n[1]}{_port(d, i)} -> stub_{ch} [id={_q('-'.join((n[1], ch, str(i))))}, style=dashed, "
                        f"color=\"#bbbbbb\"];")
     out.append("}")
     return "\n".join(out) + "\n"
 
 
+def _class_label(d: dict) -> str:
+    """An e-class's frame label: its id (bold), shape and "stuck" on a failure's frontier, then
+    its term, in table cells (so that the lines keep some space between them)."""
+    head = f"<B>{_h(d['id'])}</B>  {_h(shape_text(d))}"
+    if d.get("stuck"):
+        head += f'  <FONT COLOR="{STUCK}"><B>stuck</B></FONT>'
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD>{head}'
+            f'</TD></TR><TR><TD><FONT POINT-SIZE="{TERM_PT}" COLOR="#333333">'
+            f'{_h(shorten(d.get("term", "")))}</FONT></TD></TR></TABLE>>')
+
+
+def _port(e: dict, index: int) -> str:
+    """The tail port of an e-node's edge to its child ``index`` (a numbered cell at the box's
+    bottom, when the e-node has more than one child)."""
+    return f":p{index}:s" if len(e["children"].split()) > 1 else ""
+
+
 def _enode(e: dict) -> str:
     rule = e.get("rule") or "?"
-    label = (f'<<B>{_h(e["symbol"])}</B>  <FONT POINT-SIZE="9" COLOR="#777777">{_h(e["id"])}'
-             f'</FONT><BR/><FONT POINT-SIZE="9" COLOR="{RULE}">{_h(rule)}</FONT>>')
+    kids = len(e["children"].split())
+    ports = ""
+    if kids > 1:  # numbered cells the edges to the children leave from, in argument order
+        cells = "".join(f'<TD PORT="p{i}"><FONT POINT-SIZE="{SMALL_PT}" COLOR="#777777">{i}'
+                        f'</FONT></TD>' for i in range(kids))
+        ports = (f'<TR><TD COLSPAN="2"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" '
+                 f'CELLPADDING="0"><TR>{cells}</TR></TABLE></TD></TR>')
+    label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'
+             f'<TR><TD><B>{_h(e["symbol"])}</B></TD><TD><FONT POINT-SIZE="{SMALL_PT}" '
+             f'COLOR="#777777">{_h(e["id"])}</FONT></TD></TR>'
+             f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="{SMALL_PT}" COLOR="{RULE}">{_h(rule)}</FONT>'
+             f'</TD></TR>{ports}</TABLE>>')
     attrs = [f"id={_q(e['id'])}", f"label={label}",
              f"tooltip={_q(e['id'] + ': ' + e['label'] + ', made by ' + rule)}"]
     if e.get("stuck"):

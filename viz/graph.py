@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from fractions import Fraction
 
 import networkx as nx
 
 import rewrite as rw
-from rewrite.egraph.provenance import SORT, locate
+from rewrite.egraph.provenance import PENDING, SORT, frontier, infer_shapes, label_attr, locate
 from rewrite.printing import to_text
 from rewrite.steps import format_steps, from_trail
-from rewrite.terms import Term, result_shape
+from rewrite.terms import Term
 
 SYMBOLS = {"add": "+", "mul": "*", "scale": "*", "had": ".*", "hdiv": "./", "t": "(·)'",
            "mpow": "^", "epow": ".^", "epows": ".^"}
@@ -78,30 +77,6 @@ def _shown(dim) -> str:
     return "?" if dim is None else str(dim)
 
 
-def _infer_shapes(data: dict) -> None:
-    """Fill in the shape of classes the e-graph's shape analysis left unknown, from an e-node
-    whose children's shapes are known (the operator table's typing)."""
-    classes = data["classes"]
-    changed = True
-    while changed:
-        changed = False
-        for n in data["nodes"].values():
-            c = classes[n["eclass"]]
-            if c["rows"] is not None and c["cols"] is not None:
-                continue
-            kids = [classes.get(ch) for ch in n["children"]]
-            if any(k is None or k["rows"] is None or k["cols"] is None for k in kids):
-                continue
-            args = tuple(Term("var", (), "_", (k["rows"], k["cols"])) for k in kids)
-            try:
-                rows, cols = result_shape(n["op"], args, _attr(n["op"], n["label"]))
-            except Exception:  # noqa: BLE001 - an operator the table cannot type: stays unknown
-                continue
-            if rows is not None and cols is not None:
-                classes[n["eclass"]] = {**c, "rows": rows, "cols": cols}
-                changed = True
-
-
 def _best_nodes(data: dict) -> dict[str, str]:
     """Class → its cheapest e-node by total cost (the nodes' costs, children counted once per
     use), not subsumed where the class has another choice."""
@@ -123,21 +98,6 @@ def _best_nodes(data: dict) -> dict[str, str]:
                     best[n["eclass"]] = (cost, nid)
                     changed = True
     return {c: nid for c, (_, nid) in best.items()}
-
-
-def _attr(op: str, label: str):
-    inside = re.fullmatch(r"\w+\((.*)\)", label)
-    if not inside:
-        return None
-    text = inside.group(1)
-    if op == "num":
-        try:
-            return Fraction(text)
-        except ValueError:
-            return text
-    if op in ("eye", "ones", "fill"):
-        return tuple(_dim(x.strip()) for x in text.split(","))
-    return text
 
 
 def _show_dx(t: Term) -> Term:
@@ -167,7 +127,7 @@ def _class_terms(data: dict, fixed: dict[str, Term]) -> dict[str, str]:
         if key not in memo:
             n = data["nodes"][best[cid]]
             args = tuple(build(ch, depth - 1) for ch in n["children"])
-            memo[key] = Term(n["op"], args, _attr(n["op"], n["label"]), shape)
+            memo[key] = Term(n["op"], args, label_attr(n["op"], n["label"]), shape)
         return memo[key]
 
     out = {}
@@ -221,12 +181,17 @@ def egraph_graph(source) -> nx.MultiDiGraph:
     The graph's attributes: the extracted term (``extracted``), its root class (``root``),
     the derivation's steps when recorded (``steps``: lines of
     :func:`rewrite.steps.format_steps`) and, for an error, ``error`` (``"kind: message"``)
-    and ``stuck`` (the class of the construct the error names, when found).
+    and ``stuck`` (the class of the construct the error names, else the first class of the
+    stuck frontier: :func:`rewrite.egraph.provenance.frontier`), ``frontier`` (a dict per
+    frontier class: ``class``, ``shape``, ``term`` and ``nodes``, its pending e-nodes as
+    ``term`` with the rules closest to matching, ``near`` and ``generic``: see
+    :func:`near_rules`) and ``stuck_text`` (the frontier in words, :func:`stuck_text`); a
+    frontier class and its pending e-nodes are marked ``stuck``.
     """
     s = _session(source)
     failed = isinstance(source, rw.TracegradError)
     data = s.serialize()
-    _infer_shapes(data)
+    infer_shapes(data)
     root_term = None
     if getattr(s, "root", None):
         try:
@@ -242,6 +207,11 @@ def egraph_graph(source) -> nx.MultiDiGraph:
     nshort = {nid: f"n{i}" for i, nid in enumerate(node_order)}
     terms = _class_terms(data, fixed)
     stuck_class = _stuck_class(source, data, terms, chosen) if failed else None
+    edge = frontier(data) if failed else []
+    edge.sort(key=lambda c: order.index(c))
+    # the frontier's pending e-nodes: what the derivation could not rewrite any further
+    pending = {nid for nid, n in data["nodes"].items()
+               if n["eclass"] in edge and n["op"] in PENDING}
     members: dict[str, int] = {}
     for n in data["nodes"].values():
         members[n["eclass"]] = members.get(n["eclass"], 0) + 1
@@ -250,12 +220,13 @@ def egraph_graph(source) -> nx.MultiDiGraph:
         c = data["classes"][cid]
         G.add_node(("class", cshort[cid]), kind="eclass", id=cshort[cid], egglog=cid, sort=SORT,
                    rows=_shown(c["rows"]), cols=_shown(c["cols"]), size=members.get(cid, 0),
-                   term=terms.get(cid, ""), extracted=cid in chosen, stuck=cid == stuck_class)
+                   term=terms.get(cid, ""), extracted=cid in chosen,
+                   stuck=cid == stuck_class or cid in edge)
     for nid in node_order:
         n = data["nodes"][nid]
         # the stuck e-node: the extracted one whose child is the stuck class (d(kront(A, X)))
-        stuck = stuck_class is not None and chosen.get(n["eclass"]) == nid \
-            and stuck_class in n["children"]
+        stuck = nid in pending or (stuck_class is not None and chosen.get(n["eclass"]) == nid
+                                   and stuck_class in n["children"])
         G.add_node(("node", nshort[nid]), kind="enode", id=nshort[nid], egglog=nid, op=n["op"],
                    label=n["label"], symbol=symbol(n["op"], n["label"]), cost=n["cost"],
                    subsumed=n["subsumed"], eclass=cshort[n["eclass"]],
@@ -274,7 +245,16 @@ def egraph_graph(source) -> nx.MultiDiGraph:
         G.graph["steps"] = format_steps(steps).splitlines()
     if failed:
         G.graph["error"] = f"{source.kind}: {source.message}"
-        G.graph["stuck"] = cshort[stuck_class] if stuck_class is not None else None
+        rules = getattr(getattr(getattr(s, "p", None), "rs", None), "rules", None) or []
+        by_class: dict[str, list[dict]] = {}
+        for n in data["nodes"].values():
+            by_class.setdefault(n["eclass"], []).append(n)
+        G.graph["frontier"] = [_describe(data, by_class, c, cshort, terms, rules) for c in edge]
+        first = stuck_class if stuck_class is not None else (edge[0] if edge else None)
+        G.graph["stuck"] = cshort[first] if first is not None else None
+        reason = str(getattr(getattr(source, "report", None), "stop_reason", "") or "")
+        G.graph["stuck_text"] = stuck_text(G.graph["frontier"],
+                                           reason if reason not in ("", "saturated") else None)
     return G
 
 
@@ -290,6 +270,78 @@ def _stuck_class(err, data: dict, terms: dict[str, str], chosen: dict[str, str])
         if hits:
             return hits[0]
     return None
+
+
+#: at most this many rules are named per stuck e-node, and stuck terms described in words
+NEAR_RULES, STUCK_LINES = 4, 8
+
+
+def near_rules(rules, op: str, child_ops: set[str]) -> tuple[list[str], list[str]]:
+    """The rules closest to matching an e-node ``op(E, …)`` whose first child class holds the
+    operators ``child_ops``, each as ``name: lhs if conditions``: those with the same head
+    operator and the same operator in the first argument (so a condition or a deeper argument
+    failed), and the generic ones, whose first argument is a pattern variable (so a condition
+    failed, or a run stopped on a limit before they had their turn); at most
+    :data:`NEAR_RULES` in all."""
+    exact, loose = [], []
+    for r in rules:
+        lhs = getattr(r, "lhs", None)
+        if lhs is None or lhs.op != op:
+            continue
+        first = lhs.args[0].op if lhs.args else None
+        if first is not None and first != "pvar" and first not in child_ops:
+            continue
+        conds = ", ".join(" ".join(map(str, c.args)) if c.kind == "cmp"
+                          else f"{c.kind}({', '.join(map(str, c.args))})" for c in r.conditions)
+        text = f"{r.name}: {(r.lhs_text or str(lhs)).strip()}" + (f" if {conds}" if conds else "")
+        (loose if first in (None, "pvar") else exact).append(text)
+    exact = exact[:NEAR_RULES]
+    return exact, loose[:NEAR_RULES - len(exact)]
+
+
+def _describe(data: dict, by_class: dict[str, list[dict]], cid: str, cshort: dict,
+              terms: dict, rules) -> dict:
+    """A stuck class: its id, shape, term, pending e-nodes as text (children by their terms)
+    and, for each, the rules closest to matching it (``by_class``: class → its e-nodes)."""
+    c = data["classes"][cid]
+    out = {"class": cshort[cid], "shape": f"{_shown(c['rows'])}×{_shown(c['cols'])}",
+           "term": terms.get(cid, ""), "nodes": []}
+    for n in by_class.get(cid, []):
+        if n["op"] not in PENDING:
+            continue
+        text = f"{n['op']}({', '.join(terms.get(ch, '?') for ch in n['children'])})"
+        first = n["children"][0] if n["children"] else None
+        ops = {m["op"] for m in by_class.get(first, [])}
+        exact, generic = near_rules(rules, n["op"], ops)
+        out["nodes"].append({"term": text, "near": exact, "generic": generic,
+                             "child_ops": sorted(ops - PENDING)})
+    out["nodes"].sort(key=lambda x: (len(x["term"]), x["term"]))
+    return out
+
+
+def stuck_text(edge: list[dict], limit: str | None = None) -> str:
+    """The stuck frontier in words, a line per pending term: its class, the term, the rules
+    closest to matching it (or that no rule has its head and argument on the left); with
+    ``limit``, the stop reason of a run that ended on a limit rather than on saturation."""
+    lines = []
+    for f in edge:
+        for n in f["nodes"]:
+            what = n["term"].split("(", 1)[0]
+            inner = "/".join(n["child_ops"]) or "…"
+            if n["near"]:
+                tail = f"closest rules: {'; '.join(n['near'] + n['generic'])}"
+            else:
+                tail = f"no rule has {what}({inner}(…)" + (", …" if what != "d" else "") \
+                    + ") on its left-hand side" \
+                    + (f"; rules with that head that did not apply: {'; '.join(n['generic'])}"
+                       if n["generic"] else "")
+            lines.append(f"stuck at {f['class']} ({f['shape']}): {n['term']} — {tail}")
+    if len(lines) > STUCK_LINES:
+        lines[STUCK_LINES:] = [f"… and {len(lines) - STUCK_LINES} more stuck terms (the HTML page "
+                               "and the JSON list them all)"]
+    if lines and limit:
+        lines.append(f"(the run stopped on {limit}: the rules named may only have lacked time)")
+    return "\n".join(lines)
 
 
 def _top_class(data: dict, chosen: dict[str, str]) -> str | None:
@@ -327,11 +379,14 @@ def focus(G: nx.MultiDiGraph) -> list:
 def view(G: nx.MultiDiGraph, max_classes: int = 60, whole: bool = False) -> nx.MultiDiGraph:
     """The part to draw: by default the extracted term's classes and their immediate
     neighbours (:func:`focus`); with ``whole`` (or when nothing was extracted) every class,
-    nearest the root first. At most ``max_classes`` classes (``0``: no cap), each with all
+    nearest the root first; a failure's stuck classes before any of them. At most
+    ``max_classes`` classes (``0``: no cap), each with all
     its e-nodes. The graph's ``total`` holds the e-graph's class count, ``truncated`` whether
     classes were left out."""
     classes = sorted((c for c, d in G.nodes(data=True) if d["kind"] == "eclass"), key=_key)
     picked = classes if whole or not G.graph.get("root") else focus(G)
+    stuck = [c for c in classes if G.nodes[c].get("stuck")]  # a failure's frontier: always kept
+    picked = stuck + [c for c in picked if c not in stuck]
     if max_classes and max_classes > 0:
         picked = picked[:max_classes]
     nodes = set(picked)

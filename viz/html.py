@@ -4,7 +4,8 @@ WebAssembly (vendored in ``viz/vendor/``, inlined into the page; nothing is fetc
 The page fills the window: drag to pan, wheel to zoom, "fit" and "root" buttons. Clicking an
 e-class (or an e-node) shows in the side panel its id, shape, the term it extracts to and its
 e-nodes with their rules and child classes (links that jump there), all with the ids printed on
-the drawing. The derivation's steps, and a failed derivation's error, are listed too.
+the drawing. The derivation's steps, and a failed derivation's error, are listed too, with its
+stuck frontier: the e-classes where it stopped, their terms and the rules closest to matching.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ const data = JSON.parse(document.getElementById('egraph-data').textContent);
 const view = document.getElementById('view');
 const status = document.getElementById('status');
 let svg = null, vb = null;
+let readable = 1.1;  // the zoom (px per SVG unit) at which the smallest text is MIN_PX tall
+const MIN_PX = 11;
 function esc(s) {
   return String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 }
@@ -85,7 +88,7 @@ function show(id, nodeId) {
     '<table><tr><th>e-node</th><th>op</th><th>rule</th><th>children</th></tr>' + rows + '</table>' +
     (c.parents.length ? '<p>used by: ' + c.parents.map(link).join(', ') + '</p>' : '');
   document.querySelectorAll('#info a.go').forEach(a => a.addEventListener('click', e => {
-    e.preventDefault(); show(a.dataset.id); focusOn(a.dataset.id, 1.1);
+    e.preventDefault(); show(a.dataset.id); focusOn(a.dataset.id, readable);
   }));
 }
 function wire() {
@@ -112,8 +115,11 @@ function wire() {
     setBox(vb[0] - (e.clientX - drag[0]) * s, vb[1] - (e.clientY - drag[1]) * s, vb[2], vb[3]);
     drag = [e.clientX, e.clientY];
   });
+  document.querySelectorAll('#stuck a.go').forEach(a => a.addEventListener('click', e => {
+    e.preventDefault(); show(a.dataset.id); focusOn(a.dataset.id, readable);
+  }));
   document.getElementById('fit').addEventListener('click', fit);
-  document.getElementById('root').addEventListener('click', () => data.root && focusOn(data.root, 1.1));
+  document.getElementById('root').addEventListener('click', () => data.root && focusOn(data.root, readable));
 }
 try {
   const gv = await Graphviz.load();
@@ -125,8 +131,14 @@ try {
   whole = [x, y, w, h];
   setBox(x, y, w, h);
   wire();
+  // open at a zoom where every label is legible: the whole drawing when it fits so, else the
+  // stuck class (or the root) at that zoom
+  const sizes = [...svg.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size')))
+    .filter(x => x > 0);
+  readable = MIN_PX / Math.min(...sizes, 14);
   const r = svg.getBoundingClientRect();
-  if (data.root && Math.min(r.width / w, r.height / h) < 0.7) focusOn(data.root, 1.1);
+  const start = data.stuck || data.root;
+  if (start && Math.min(r.width / w, r.height / h) < readable) focusOn(start, readable);
   const nodes = svg.querySelectorAll('g.node[id^="n"]').length;
   const clusters = svg.querySelectorAll('g.cluster').length;
   status.textContent = 'laid out by Graphviz ' + gv.version() + ' (WebAssembly): ' + clusters +
@@ -165,6 +177,9 @@ tr.sub td { color: #999; }
 .off { color: #999; }
 .error, #error { color: #b00020; }
 #error { background: #fde2e2; padding: 6px; border-radius: 4px; }
+#stuck { background: #fff3e6; padding: 6px; border-radius: 4px; margin-top: 6px; }
+#stuck ul { margin: 4px 0; padding-left: 18px; } .pending { margin: 2px 0 6px; }
+.pending code { word-break: break-all; } .near { color: #555; }
 pre { font-size: 11px; white-space: pre-wrap; }
 """
 
@@ -191,7 +206,20 @@ def page_data(G) -> dict:
                             "nodes": rows, "parents": parents}
     return {"classes": classes, "nodes": nodes, "root": G.graph.get("root"),
             "stuck": G.graph.get("stuck"), "extracted": G.graph.get("extracted", ""),
-            "error": G.graph.get("error"), "steps": G.graph.get("steps") or []}
+            "error": G.graph.get("error"), "steps": G.graph.get("steps") or [],
+            "frontier": G.graph.get("frontier") or []}
+
+
+def _stuck_item(n: dict) -> str:
+    """One pending term of a stuck class, with the rules closest to matching it."""
+    rules = n["near"] + n["generic"]
+    what = ("closest rules: " if n["near"] else
+            "no rule has its head and first argument on the left; rules with its head that "
+            "did not apply: " if rules else "no rule has its head and first argument on the left")
+    return (f'<div class="pending"><code>{html.escape(n["term"])}</code><br>'
+            f'<span class="near">{html.escape(what)}</span>'
+            + "".join(f'<br><code class="rule">{html.escape(r)}</code>' for r in rules)
+            + "</div>")
 
 
 def _inline(text: str) -> str:
@@ -207,6 +235,14 @@ def to_html(G, page_title: str = "tracegrad e-graph") -> str:
     error = (f'<p id="error"><b>The derivation failed</b> — the drawing shows the e-graph where '
              f'it stopped (the stuck construct in orange):<br>{html.escape(data["error"])}</p>'
              if data["error"] else "")
+    stuck = ""
+    if data["frontier"]:
+        items = "".join(
+            f'<li><a href="#" class="go" data-id="{f["class"]}">{f["class"]}</a> '
+            f'<span class="shape">{html.escape(f["shape"])}</span>: '
+            + "".join(_stuck_item(n) for n in f["nodes"]) + "</li>" for f in data["frontier"])
+        stuck = (f'<div id="stuck"><b>Stuck</b> — the e-classes no rule got any further from, '
+                 f'the terms in them and the rules closest to matching:<ul>{items}</ul></div>')
     head = (f'<p><span id="count">{len(data["classes"])}</span> e-classes drawn. '
             + ("Root's term now" if data["error"] else "Extracted")
             + f': <code>{html.escape(data["extracted"])}</code></p>')
@@ -215,8 +251,8 @@ def to_html(G, page_title: str = "tracegrad e-graph") -> str:
 <style>{STYLE}</style></head>
 <body><div id="main"><div id="bar"><button id="fit">fit</button> <button id="root">root</button>
 <span id="status">laying out…</span></div><div id="view"></div></div>
-<div id="panel">{error}{head}
-<p class="caption">{html.escape(title(G)).replace(chr(10), '<br>')}</p>
+<div id="panel">{error}{stuck}{head}
+<p class="caption">{html.escape(title(G, terms=False)).replace(chr(10), '<br>')}</p>
 <div id="info"></div>{steps}
 <p class="off">Layout: {html.escape(vendored_version())}, vendored in viz/vendor/.</p></div>
 <script type="application/json" id="egraph-data">{_inline(json.dumps(data))}</script>

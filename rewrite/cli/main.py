@@ -174,6 +174,8 @@ def _cmd_viz(args) -> int:
         n_part = _write_viz(viz, G, out, args, e.report)
         print(f"{out}: {n_part} of {viz.counts(G)[0]} e-classes; the derivation failed, drawn "
               "where it stopped")
+        if G.graph.get("stuck_text"):
+            print(G.graph["stuck_text"])
         raise
     if args.steps:
         print(format_steps(g.steps))
@@ -231,8 +233,14 @@ def _cmd_functions(args) -> int:
 
 def _cmd_grad(args) -> int:
     structure = {**dict.fromkeys(args.symmetric, "symmetric"), **dict.fromkeys(args.spd, "spd")}
-    g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape), steps=args.steps,
-                                   structure=structure)
+    try:
+        g = engine_from(args).gradient(args.expr, args.wrt, parse_shapes(args.shape),
+                                       steps=args.steps, structure=structure)
+    except (UnsupportedError, LimitError) as e:
+        if e.report is not None and args.format != "json":  # the derivation ran: it can be drawn
+            e.message += ("; tracegrad viz with the same arguments and -o stuck.html shows the "
+                          "e-graph where it stopped")
+        raise
     checked = check(g, positive=set(args.positive)) if args.check else None
     if args.where is None:  # the default: named when that makes a long answer much shorter
         args.where = args.format in ("text", "latex") and worth_naming(g.term)

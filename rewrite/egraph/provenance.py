@@ -8,13 +8,19 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from fractions import Fraction
 
 from ..printing import fmt_number
-from ..terms import CTOR_TO_OP, Term, post_order
+from ..terms import CTOR_TO_OP, Term, post_order, result_shape
 from .encode import DimCodec
 from .schema import PROV, SORT
 
-__all__ = ["SORT", "locate", "made_by", "node_index", "serialize", "subterms"]
+__all__ = ["PENDING", "SORT", "frontier", "infer_shapes", "label_attr", "locate", "made_by", "node_index",
+           "serialize", "subterms"]
+
+#: the derivation's own constructs: a class still holding only these (over classes that are
+#: done) is where differentiation or collection has not finished
+PENDING = frozenset({"grad", "adj", "d", "jac"})
 
 
 def serialize(egraph, codec: DimCodec, provenance: bool) -> dict:
@@ -161,3 +167,89 @@ def primitive_text(op: str):
     if m:
         return m.group(1) if m.group(2) == "1" else f"{m.group(1)}/{m.group(2)}"
     return op
+
+
+def _fixpoint(data: dict, ok, start: set[str] | None = None) -> set[str]:
+    """``start`` and the classes with an e-node ``n`` for which ``ok(n, done)`` holds, ``done``
+    being the classes found so far (least fixpoint)."""
+    done: set[str] = set(start or ())
+    changed = True
+    while changed:
+        changed = False
+        for n in data["nodes"].values():
+            if n["eclass"] not in done and ok(n, done):
+                done.add(n["eclass"])
+                changed = True
+    return done
+
+
+def frontier(data: dict) -> list[str]:
+    """The classes where a derivation stopped (the stuck frontier), from :func:`serialize`.
+
+    A class is *free* when it holds a term without :data:`PENDING` constructs, *linear* when
+    it holds one whose only pending construct is a differential ``d(X)`` of a variable (a
+    differential expression, what ``adj`` consumes), and *pending* otherwise. The frontier is
+    the pending classes none of whose e-nodes has a pending child: where differentiation
+    (``d``) or collection (``adj``, ``grad``, ``jac``) did not get any further. Empty when no
+    class is pending.
+
+    >>> node = lambda op, c, *kids: {"op": op, "eclass": c, "children": list(kids)}
+    >>> data = {"classes": dict.fromkeys(["x", "dx", "k", "dk", "g"], {}), "nodes": {
+    ...     1: node("var", "x"), 2: node("d", "dx", "x"), 3: node("kront", "k", "x", "x"),
+    ...     4: node("d", "dk", "k"), 5: node("grad", "g", "dk", "dx")}}
+    >>> frontier(data)  # d(kront(X, X)): no rule took it further; grad waits on it
+    ['dk']
+    """
+    nodes = data["nodes"]
+    free = _fixpoint(data, lambda n, done: n["op"] not in PENDING
+                     and all(c in done for c in n["children"]))
+    variables = {n["eclass"] for n in nodes.values() if n["op"] == "var"}
+    dvar = {n["eclass"] for n in nodes.values()
+            if n["op"] == "d" and len(n["children"]) == 1 and n["children"][0] in variables}
+    linear = _fixpoint(data, lambda n, done: n["op"] not in PENDING
+                       and all(c in done for c in n["children"]), free | dvar)
+    pending = set(data["classes"]) - linear
+    blocked = {n["eclass"] for n in nodes.values()
+               if any(c in pending and c != n["eclass"] for c in n["children"])}
+    return sorted(pending - blocked, key=lambda c: (len(c), c))
+
+
+def infer_shapes(data: dict) -> None:
+    """Fill in, in place, the shape of classes of :func:`serialize`'s data that the e-graph's
+    shape analysis left unknown, from an e-node whose children's shapes are known (typed by
+    the operator table), until nothing changes."""
+    classes = data["classes"]
+    changed = True
+    while changed:
+        changed = False
+        for n in data["nodes"].values():
+            c = classes[n["eclass"]]
+            if c["rows"] is not None and c["cols"] is not None:
+                continue
+            kids = [classes.get(ch) for ch in n["children"]]
+            if any(k is None or k["rows"] is None or k["cols"] is None for k in kids):
+                continue
+            args = tuple(Term("var", (), "_", (k["rows"], k["cols"])) for k in kids)
+            try:
+                rows, cols = result_shape(n["op"], args, label_attr(n["op"], n["label"]))
+            except Exception:  # noqa: BLE001 - an operator the table cannot type: stays unknown
+                continue
+            if rows is not None and cols is not None:
+                classes[n["eclass"]] = {**c, "rows": rows, "cols": cols}
+                changed = True
+
+
+def label_attr(op: str, label: str):
+    """The attribute a label such as ``num(1/2)`` or ``eye(3)`` spells."""
+    inside = re.fullmatch(r"\w+\((.*)\)", label)
+    if not inside:
+        return None
+    text = inside.group(1)
+    if op == "num":
+        try:
+            return Fraction(text)
+        except ValueError:
+            return text
+    if op in ("eye", "ones", "fill"):
+        return tuple(int(x) if x.strip().isdigit() else x.strip() for x in text.split(","))
+    return text

@@ -201,6 +201,7 @@ def gradient(payload: dict, settings: Settings) -> dict:
     out["shape"] = shape_json(g.shape)
     if steps:
         out["steps"] = [s.as_json() for s in g.steps]
+        out["steps_latex"] = g.steps.latex()
     if flag(payload, "code"):
         out["code"] = {backend: g.code(backend) for backend in CODE_FORMATS}
     if flag(payload, "display"):

@@ -199,7 +199,9 @@ function showAnswer(op, b) {
   }
 }
 
-function showSteps(steps, note) {
+function showSteps(steps, note, latex) {
+  $('steps-math-box').hidden = !latex;
+  if (latex) tex($('steps-math'), latex);
   $('steps').innerHTML = steps.map(s =>
     `<li><span class="q">${esc(s.quantity)}</span> = <span class="expr">${esc(s.expr)}</span>` +
     `<span class="why">${esc(s.phase)}${s.rules.length ? ': ' + esc(s.rules.join(', ')) : ''}</span></li>`).join('');
@@ -265,13 +267,13 @@ async function compute() {
   clearError();
   showAnswer(op, body);
   if (op === 'gradient') {
-    showSteps(body.steps || []);
+    showSteps(body.steps || [], '', body.steps_latex);
     showEgraph(firstOrder, seq);
   } else if (op === 'hessian' || op === 'hvp') {
     // the second derivative starts from the gradient: its derivation and e-graph
     const g = await post('/api/gradient', {...firstOrder, steps: true});
     if (seq !== state.seq || g.status !== 200) return;
-    showSteps(g.body.steps, `of the gradient ${g.body.gradient}, which the ${op === 'hvp' ? 'HVP' : 'Hessian'} differentiates again`);
+    showSteps(g.body.steps, `of the gradient ${g.body.gradient}, which the ${op === 'hvp' ? 'HVP' : 'Hessian'} differentiates again`, g.body.steps_latex);
     showEgraph(firstOrder, seq);
   }
 }
