@@ -87,6 +87,13 @@ SECOND_ORDER = [
     ("hessian", "logdet(X)", "X", {"X": ("n", "n")}, ("-kront(inv(X), inv(X)')",)),
     ("hvp", "tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}, ("(A + A')*V", "(A' + A)*V")),
     ("hessian", "x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"), "b": ("m",)}, ("2*A'*diag(b)*A",)),
+    # the forms docs/cli.md shows (its examples run as tests) and test_vector_jacobian_is_m_by_n
+    ("jacobian", "A*X*B", "X", {"A": ("m", "n"), "X": ("n", "p"), "B": ("p", "q")}, ("kron(B', A)",)),
+    ("jacobian", "sigmoid(X*w)", "w", {"X": ("m", "n"), "w": ("n",)},
+     ("diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X",)),
+    ("hessian", "sum(softplus(X*w)) - y'*X*w", "w", {"X": ("m", "n"), "w": ("n",), "y": ("m",)},
+     ("X'*diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X",)),
+    ("hvp", "logdet(S)", "S", {"S": ("n", "n")}, ("-inv(S)'*V'*inv(S)'",)),
     ("hessian", "logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)},
      lambda text: "0*" not in text and text.count("kront(") == 3),
 ]
