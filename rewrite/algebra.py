@@ -278,3 +278,42 @@ def symmetric_transposes(t: Term, names: frozenset[str] = frozenset()) -> Term:
 
     return bottom_up(t, drop)
 
+
+def zero(shape: tuple) -> Term:
+    """The zero of ``shape``: the number 0, or ``0*ones(m)*ones(n)'``."""
+    z = Term("num", (), Fraction(0), (1, 1))
+    return z if shape == (1, 1) else Term("scale", (z, Term("fill", (), shape, shape)), None, shape)
+
+
+def is_zero_term(t: Term) -> bool:
+    """Whether ``t`` is a zero built by :func:`zero` or a scaling by the number 0."""
+    return (t.op == "num" and t.attr == 0) or (t.op == "scale" and is_zero(t))
+
+
+def propagate_zeros(t: Term) -> Term:
+    """``t`` with products, Hadamard products, quotients, transposes, traces and sums of a zero
+    written as a zero of their shape, and zero summands dropped (a gradient term that vanishes,
+    such as the derivative of ``step``, leaves no ``0*...`` debris).
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"A": (2, 3), "B": (3, 2), "X": (2, 2)}
+    >>> to_text(propagate_zeros(parse("0*A*B + X", sh))), to_text(propagate_zeros(parse("sum(0*A .* A)", sh)))
+    ('X', '0')
+    >>> to_text(propagate_zeros(parse("0*A*B", sh)))
+    "0*ones(2)*ones(2)'"
+    """
+    def step(m: Term) -> Term:
+        zeros = [is_zero_term(a) for a in m.args]
+        if m.op == "scale" and is_zero(m) and m.args[1].op not in ("fill", "var", "t"):
+            return zero(m.shape)  # 0*X and 0*X' stay: a zero gradient is printed that way
+        if m.op == "add" and any(zeros):
+            return m.args[1] if zeros[0] else m.args[0]
+        if m.op in ("mul", "had", "t", "tr", "sum", "scale", "kron", "vec", "diag", "diagv") and any(zeros):
+            return zero(m.shape)
+        if m.op == "hdiv" and zeros[0]:
+            return zero(m.shape)
+        return m
+
+    return bottom_up(t, step)
+

@@ -20,8 +20,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
-from .algebra import apart_like_terms, canonical_sum, depth, hadamard_monomials, symmetric_transposes
+from .algebra import (
+    apart_like_terms,
+    canonical_sum,
+    depth,
+    hadamard_monomials,
+    is_zero_term,
+    propagate_zeros,
+    symmetric_transposes,
+)
 from .egraph import Program, Session, run_phase
 from .errors import CanonicalFormError, EngineError, LimitError, TracegradError, UnsupportedError
 from .numeric import agree_numerically
@@ -283,6 +292,8 @@ class Pipeline:
         check_shape(g, x, "collected")
         g, srep = self.simplify_term(g, trail=trail if steps else None)
         rep.absorb(srep)
+        if is_zero_term(g) and g.shape == x.shape:  # a zero gradient is printed 0*X
+            g = Term("scale", (Term("num", (), Fraction(0), (1, 1)), x), None, x.shape)
         check_shape(g, x, "simplified")
         if steps:  # df in canonical form with the final G, before the steps that polished G
             trail.insert(at, canonical_step(s.trail, g, wrt))
@@ -321,7 +332,7 @@ class Pipeline:
         out, rep = self.simplify_round(t, extra_phases, trail)
         # normal forms kept outside the rules: transposes of symmetric terms dropped, like
         # factors of elementwise products merged or cancelled; then one more round
-        merged = hadamard_monomials(symmetric_transposes(out, symmetric))
+        merged = propagate_zeros(hadamard_monomials(symmetric_transposes(out, symmetric)))
         if merged != out:
             if trail is not None:
                 trail.append(Step("G", merged, "simplify", ("symmetric terms", "elementwise monomials")))

@@ -141,6 +141,9 @@ def test_limit_reached_is_a_typed_error():
     ("det(X)^(1/3)", "X", {"X": (3, 3)}, "1/3*det(X)^(1/3)*inv(X)'"),
     ("sum(exp(X) .* exp(X))", "X", {"X": (5, 3)}, "2*exp(X).^2"),
     ("sum(X ./ (X .* X))", "X", {"X": (5, 3)}, "-(1 ./ X.^2)"),
+    # a difference rather than a negated term first; a squared 1×1 as a power
+    ("fro2(M - U*V')", "U", {"M": (5, 4), "U": (5, 3), "V": (4, 3)}, "-2*(M - U*V')*V"),
+    ("(w'*w)^2", "w", {"w": (3,)}, "4*(w'*w)*w"),
 ])
 def test_compact_output(expr, wrt, shapes, expected):
     """Numbers in front, transposes at the leaves, like terms and factors collected; the form
@@ -240,3 +243,15 @@ def test_a_symmetric_inverse_is_not_transposed_and_its_copies_merge():
     g = rw.gradient("y'*X*inv(X'*X + lam*eye(n))*X'*y", "X", shapes)
     check_answer(g, "(2*y - 2*X*inv(X'*X + lam*eye(n))*X'*y)*y'*X*inv(X'*X + lam*eye(n))",
                  positive={"lam"})
+
+
+@pytest.mark.parametrize("expr, shapes, expected", [
+    # step' = sign' = 0: the vanishing terms leave no 0*... behind
+    ("sum(step(X) .* A) + tr(A'*X)", {"X": (3, 2), "A": (3, 2)}, "A"),
+    ("sum(sign(X*B) .* C)*tr(X)", {"X": (3, 3), "B": (3, 2), "C": (3, 2)}, "sum(sign(X*B) .* C)*eye(3)"),
+    ("sum(step(X))", {"X": (3, 2)}, "0*X"),
+    # X^-1 and inv(X) are one inverse
+    ("tr(inv(X)*X^-1)", {"X": (3, 3)}, "-2*inv(X)'^3"),
+])
+def test_no_zero_debris_and_one_spelling_of_the_inverse(expr, shapes, expected):
+    check_answer(rw.gradient(expr, "X", shapes), expected, spd={"X"} if "inv" in expr else ())
