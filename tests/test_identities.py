@@ -266,3 +266,14 @@ def test_benchmark_part_e_json_and_markdown(tmp_path):
     assert "| e: no near miss proved (a false claim) | yes (0 of 1 proved) |" in text
     assert f"`{BENCH_IDENTITIES[0]['lhs']} = {BENCH_IDENTITIES[0]['rhs']}`" in text
     assert json.loads((tmp_path / "e_identities.json").read_text())["rows"][0]["engine"] == "proved"
+
+
+def test_simplify_of_the_difference_of_an_identity_is_zero():
+    """One program for both: whatever equivalent proves, simplify(a - b) reduces to a zero of
+    the difference's shape."""
+    from rewrite.algebra import is_zero_term
+
+    for name, a, b, shapes in IDENTITIES:
+        out = rw.simplify(f"({a}) - ({b})", shapes)
+        assert is_zero_term(out.term), (name, str(out))
+        assert out.term.shape == rw.Engine().term(a, shapes).shape, name

@@ -778,3 +778,63 @@ def test_shown_viz_examples(page, tmp_path, capsys, monkeypatch):
         assert doctest.OutputChecker().check_output(shown + "\n", output, doctest.ELLIPSIS), \
             f"{page}: {' '.join(argv)}\nshown:\n{shown}\ngot:\n{output}"
         assert (tmp_path / name).exists()
+
+
+def test_iterations_panel_steps_through_the_saturation(chromium, tmp_path):
+    """The page's Iterations panel lists the report's iterations by phase with their counts and
+    rules; next/prev select one (its row highlighted, its rules listed, the drawn e-nodes those
+    rules made outlined); a failure's page lists its (partial) report's iterations too."""
+    g = rw.gradient("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, keep_egraph=True, steps=True)
+    G = viz.egraph_graph(g)
+    hist = g.report.history
+    assert [(h["phase"], h["iteration"], h["enodes"]) for h in G.graph["history"]] == \
+        [(h["phase"], h["iteration"], h["enodes"]) for h in hist]
+    assert [p["phase"] for p in G.graph["phases"]] == [p["phase"] for p in g.report.phases]
+    assert json.dumps(viz.to_json(G))  # the history is plain data
+    path = tmp_path / "it.html"
+    viz.write(viz.view(G), path)
+    page = open_page(chromium, path)
+    rows = page.locator("#iter-table tr.it")
+    assert rows.count() == len(hist) >= 2
+    heads = page.locator("#iter-table tr.run").all_inner_texts()
+    assert heads[0].startswith("tidy — saturated, ") and any(h.startswith("expand") for h in heads)
+    assert page.locator("#iter-table tr.isel").count() == 0
+    selected = lambda: page.locator("#iter-table tr.isel").get_attribute("data-i")  # noqa: E731
+    page.click("#iter-next")
+    assert selected() == "0" and page.inner_text("#iter-pos") == f"1 of {len(hist)}"
+    # step to the first iteration where a rule matched: its rules are listed, its e-nodes outlined
+    first = next(i for i, h in enumerate(hist) if h["matches"])
+    for _ in range(first):
+        page.click("#iter-next")
+    assert selected() == str(first)
+    listed = page.locator("#iter-rules li").all_inner_texts()
+    assert listed == [f"{r} × {n}" for r, n in sorted(hist[first]["matches"].items(),
+                                                      key=lambda kv: -kv[1])]
+    made = {d["id"] for _, d in viz.view(G).nodes(data=True) if d["kind"] == "enode"
+            and d["rule"].removesuffix("<-") in hist[first]["matches"]}
+    assert made and "e-nodes made by the rules of this iteration" in page.inner_text("#iter-made")
+    assert set(page.evaluate("[...document.querySelectorAll('#view g.node.made')].map(g => g.id)")) \
+        == made
+    outline = "getComputedStyle(document.querySelector('#view g.node.made path')).stroke"
+    assert page.evaluate(outline) == "rgb(148, 103, 189)"  # outlined in purple
+    page.click("#iter-next")
+    assert selected() == str(first + 1)
+    page.click("#iter-prev")
+    assert selected() == str(first)
+    # clicking a row selects it; a later phase on a new e-graph outlines nothing
+    later = next(i for i, h in enumerate(G.graph["history"]) if h["drawn"] is False and h["matches"])
+    page.locator(f'#iter-table tr.it[data-i="{later}"]').click()
+    assert selected() == str(later) and page.locator("#view g.node.made").count() == 0
+    assert "not drawn" in page.inner_text("#iter-sel")
+    page.close()
+    # a failed derivation: its report's iterations, up to where it stopped
+    expr, wrt, shapes = FAIL
+    with pytest.raises(rw.UnsupportedError) as info:
+        rw.gradient(expr, wrt, shapes, keep_egraph=True, steps=True)
+    path = tmp_path / "f.html"
+    viz.write(viz.view(viz.egraph_graph(info.value)), path)
+    page = open_page(chromium, path)
+    assert page.locator("#iter-table tr.it").count() == len(info.value.report.history) >= 2
+    page.click("#iter-prev")  # from no selection: the last iteration
+    assert selected() == str(len(info.value.report.history) - 1)
+    page.close()

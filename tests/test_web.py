@@ -274,6 +274,19 @@ def test_serve_without_the_web_extra(monkeypatch, capsys):
     assert "--workers must be positive" in capsys.readouterr().err
 
 
+def test_serve_on_a_port_in_use_is_a_one_line_error(capsys):
+    from rewrite.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tracegrad: error: cannot listen on 127.0.0.1:{port}: ") and "--port" in err
+    assert "\n" not in err
+
+
 # -- the real server under load -------------------------------------------------------------
 
 def free_port() -> int:
@@ -408,3 +421,16 @@ def test_load_real_server():
     (artifacts() / "load.json").write_text(json.dumps(numbers, indent=1) + "\n", encoding="utf-8")
     print("load test:", numbers)
     assert rss[1] < 1536 and rss[1] - rss[0] < 200, numbers
+
+
+def test_a_long_gradient_comes_with_named_temporaries(client):
+    expr, shapes = "x", {"x": ["n"]}
+    for i in range(1, 9):
+        expr, shapes[f"W{i}"] = f"tanh(W{i}*{expr})", ["n", "n"]
+    status, body = post(client, "gradient", {"expr": f"sum({expr})", "wrt": "W1", "shapes": shapes})
+    assert status == 200 and "\nwhere T0 = " in body["where"]["text"]
+    assert len(body["where"]["text"]) < 0.8 * len(body["gradient"])
+    sh = {k: tuple(v) for k, v in shapes.items()}
+    assert rw.Engine().term(body["where"]["text"], sh) == rw.Engine().term(body["gradient"], sh)
+    status, body = post(client, "gradient", {"expr": "tr(A*X)", "wrt": "X", "shapes": {"A": [2, 3], "X": [3, 2]}})
+    assert status == 200 and "where" not in body

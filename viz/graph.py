@@ -187,6 +187,7 @@ def egraph_graph(source) -> nx.MultiDiGraph:
     ``term`` with the rules closest to matching, ``near`` and ``generic``: see
     :func:`near_rules`) and ``stuck_text`` (the frontier in words, :func:`stuck_text`); a
     frontier class and its pending e-nodes are marked ``stuck``.
+    ``history`` and ``phases``: the saturation's iterations and phases (:func:`saturation_history`).
     """
     s = _session(source)
     failed = isinstance(source, rw.TracegradError)
@@ -243,6 +244,7 @@ def egraph_graph(source) -> nx.MultiDiGraph:
         steps = from_trail(s.trail, "df", "df")
     if steps:
         G.graph["steps"] = format_steps(steps).splitlines()
+    G.graph["history"], G.graph["phases"] = saturation_history(source, s)
     if failed:
         G.graph["error"] = f"{source.kind}: {source.message}"
         rules = getattr(getattr(getattr(s, "p", None), "rs", None), "rules", None) or []
@@ -256,6 +258,30 @@ def egraph_graph(source) -> nx.MultiDiGraph:
         G.graph["stuck_text"] = stuck_text(G.graph["frontier"],
                                            reason if reason not in ("", "saturated") else None)
     return G
+
+
+def saturation_history(source, s) -> tuple[list[dict], list[dict]]:
+    """The run's iterations and phases from its report (a failed derivation's may be partial;
+    else the session's own records), as plain data: per iteration ``phase``, ``iteration``,
+    ``enodes``, ``eclasses`` and ``matches`` (when recorded: None, ``{}`` otherwise) and
+    ``drawn``: whether it ran on the e-graph drawn (later phases, such as simplification, start
+    a new e-graph from the extracted term; None when it cannot be told); per phase ``phase``,
+    ``stop_reason`` and ``iterations``."""
+    rep = getattr(source, "report", None)
+    hist = list(getattr(rep, "history", None) or getattr(s, "history", None) or [])
+    phases = list(getattr(rep, "phases", None) or getattr(s, "phases", None) or [])
+    own = list(getattr(s, "history", None) or [])
+    mine = {id(h) for h in own}
+    known = any(id(h) in mine for h in hist)
+    out = []
+    for h in hist:
+        drawn = id(h) in mine if known else (h in own if own else None)
+        out.append({"phase": str(h.get("phase", "")), "iteration": int(h.get("iteration", 0)),
+                    "enodes": h.get("enodes"), "eclasses": h.get("eclasses"),
+                    "matches": dict(h["matches"]) if "matches" in h else None, "drawn": drawn,
+                    "seconds": round(float(h.get("seconds", 0.0)), 6)})
+    return out, [{"phase": str(p.get("phase", "")), "stop_reason": str(p.get("stop_reason", "")),
+                  "iterations": int(p.get("iterations", 0))} for p in phases]
 
 
 def _stuck_class(err, data: dict, terms: dict[str, str], chosen: dict[str, str]) -> str | None:

@@ -6,6 +6,9 @@ e-class (or an e-node) shows in the side panel its id, shape, the term it extrac
 e-nodes with their rules and child classes (links that jump there), all with the ids printed on
 the drawing. The derivation's steps, and a failed derivation's error, are listed too, with its
 stuck frontier: the e-classes where it stopped, their terms and the rules closest to matching.
+An "Iterations" section steps through the saturation (prev/next, or click a row): per phase and
+iteration the e-classes and e-nodes after it and the rules that matched; the drawn e-nodes
+those rules made (by the rule name they carry) are outlined while it is selected.
 """
 
 from __future__ import annotations
@@ -121,6 +124,63 @@ function wire() {
   document.getElementById('fit').addEventListener('click', fit);
   document.getElementById('root').addEventListener('click', () => data.root && focusOn(data.root, readable));
 }
+// the Iterations panel: select an iteration (prev/next, or click its row); its rules are listed
+// and the drawn e-nodes those rules made (the same rule name: candidates) are outlined
+const iters = data.history || [];
+let curIter = -1, made = [];
+const byRule = {};  // rule name (an equation used right to left too) -> the drawn e-nodes it made
+for (const [cid, c] of Object.entries(data.classes))
+  for (const n of c.nodes) {
+    const r = (n.rule || '').replace(/<-$/, '');
+    (byRule[r] = byRule[r] || []).push([n.id, cid]);
+  }
+function markMade() {
+  if (!svg) return;
+  svg.querySelectorAll('g.node.made').forEach(g => g.classList.remove('made'));
+  made.forEach(([id]) => { const g = document.getElementById(id); if (g) g.classList.add('made'); });
+}
+function pickIter(i) {
+  if (!iters.length) return;
+  curIter = Math.max(0, Math.min(iters.length - 1, i));
+  const h = iters[curIter];
+  document.querySelectorAll('#iter-table tr.isel').forEach(r => r.classList.remove('isel'));
+  const row = document.querySelector('#iter-table tr.it[data-i="' + curIter + '"]');
+  if (row) { row.classList.add('isel'); row.scrollIntoView({block: 'nearest'}); }
+  document.getElementById('iter-pos').textContent = (curIter + 1) + ' of ' + iters.length;
+  const m = h.matches, rules = m ? Object.entries(m).sort((a, b) => b[1] - a[1]) : [];
+  made = [];
+  if (m && h.drawn !== false)
+    for (const [r] of rules) made.push(...(byRule[r] || []));
+  let text = '<b>' + esc(h.phase) + ', iteration ' + h.iteration + '</b>: ' +
+    (h.eclasses ?? '?') + ' e-classes, ' + (h.enodes ?? '?') + ' e-nodes after it.';
+  text += m === null || m === undefined ? '<p class="off">the rules\' matches were not recorded.</p>'
+    : rules.length ? '<ul id="iter-rules">' + rules.map(([r, n]) =>
+        '<li><code class="rule">' + esc(r) + '</code> × ' + n + '</li>').join('') + '</ul>'
+    : '<p id="iter-rules" class="off">no rule matched: nothing changed in it.</p>';
+  if (h.drawn === false)
+    text += '<p class="caption">This iteration ran on a later e-graph (restarted from the ' +
+      'extracted term), which is not drawn: no e-node to outline.</p>';
+  else if (rules.length)
+    text += '<p class="caption" id="iter-made"><span class="made-key"></span> ' + made.length +
+      ' e-nodes made by the rules of this iteration' + (made.length ? ' (outlined in purple; ' +
+      'candidates: an e-node carries the name of its rule, which may have made it in another ' +
+      'iteration): ' + made.map(([id, cid]) => '<a href="#" class="mk" data-id="' + cid +
+      '" data-node="' + id + '">' + id + '</a>').join(', ')
+      : ' are drawn (they may be outside the part drawn)') + '</p>';
+  const sel = document.getElementById('iter-sel');
+  sel.innerHTML = text;
+  sel.querySelectorAll('a.mk').forEach(a => a.addEventListener('click', e => {
+    e.preventDefault(); show(a.dataset.id, a.dataset.node); if (svg) focusOn(a.dataset.node, readable);
+  }));
+  markMade();
+}
+if (iters.length) {
+  document.getElementById('iter-next').addEventListener('click', () => pickIter(curIter + 1));
+  document.getElementById('iter-prev').addEventListener('click',
+    () => pickIter(curIter < 0 ? iters.length - 1 : curIter - 1));
+  document.querySelectorAll('#iter-table tr.it').forEach(r =>
+    r.addEventListener('click', () => pickIter(Number(r.dataset.i))));
+}
 try {
   const gv = await Graphviz.load();
   const dot = document.getElementById('egraph-dot').textContent.replace(/<\\\//g, '</');
@@ -146,6 +206,7 @@ try {
   document.body.dataset.rendered = nodes;
   document.body.dataset.clusters = clusters;
   show(data.stuck || data.root || Object.keys(data.classes)[0]);
+  markMade();
 } catch (err) {
   status.textContent = 'the layout failed: ' + err;
   status.className = 'error';
@@ -181,6 +242,19 @@ tr.sub td { color: #999; }
 #stuck ul { margin: 4px 0; padding-left: 18px; } .pending { margin: 2px 0 6px; }
 .pending code { word-break: break-all; } .near { color: #555; }
 pre { font-size: 11px; white-space: pre-wrap; }
+#iterations { margin-top: 8px; } .iter-bar { margin: 4px 0; }
+#iter-list { max-height: 260px; overflow: auto; border: 1px solid #eee; }
+#iter-table tr.run th { background: #f4f4f4; } #iter-table tr.it { cursor: pointer; }
+#iter-table tr.it:hover td { background: #f3f7fc; }
+#iter-table tr.isel td { background: #dbe9f8; font-weight: bold; }
+.up { color: #2b7a3b; } .down { color: #b00020; } .same { color: #999; }
+#iter-sel { background: #f6f1fb; padding: 6px; border-radius: 4px; margin-top: 6px; }
+#iter-sel:empty { display: none; } #iter-rules { margin: 4px 0; padding-left: 18px; }
+.made-key { display: inline-block; width: 10px; height: 10px; border: 3px solid #9467bd; }
+g.node.sel > g > a > path:first-of-type, g.node.sel > g > a > polygon:first-of-type {
+  stroke: #1f77b4; stroke-width: 4; }
+g.node.made > path, g.node.made > polygon, g.node.made > g > a > path:first-of-type,
+g.node.made > g > a > polygon:first-of-type { stroke: #9467bd; stroke-width: 5; fill: #f3ebfa; }
 """
 
 
@@ -207,7 +281,8 @@ def page_data(G) -> dict:
     return {"classes": classes, "nodes": nodes, "root": G.graph.get("root"),
             "stuck": G.graph.get("stuck"), "extracted": G.graph.get("extracted", ""),
             "error": G.graph.get("error"), "steps": G.graph.get("steps") or [],
-            "frontier": G.graph.get("frontier") or []}
+            "frontier": G.graph.get("frontier") or [], "history": G.graph.get("history") or [],
+            "phases": G.graph.get("phases") or []}
 
 
 def _stuck_item(n: dict) -> str:
@@ -220,6 +295,67 @@ def _stuck_item(n: dict) -> str:
             f'<span class="near">{html.escape(what)}</span>'
             + "".join(f'<br><code class="rule">{html.escape(r)}</code>' for r in rules)
             + "</div>")
+
+
+def _runs(history: list[dict], phases: list[dict]) -> list[tuple[str, list[int]]]:
+    """The iterations (indices into ``history``) grouped by phase run, each with its heading:
+    the phase, why it stopped and its iterations (a new run starts where the phase changes or
+    its iteration count starts again)."""
+    runs: list[list[int]] = []
+    for i, h in enumerate(history):
+        prev = history[i - 1] if i else None
+        if prev is None or prev["phase"] != h["phase"] or h["iteration"] <= prev["iteration"]:
+            runs.append([])
+        runs[-1].append(i)
+    out = []
+    for k, run in enumerate(runs):
+        name = history[run[0]]["phase"]
+        rec = phases[k] if k < len(phases) and phases[k]["phase"] == name else None
+        head = name + (f" — {rec['stop_reason']}, {rec['iterations']} iterations" if rec
+                       else f" — {len(run)} iterations recorded")
+        if history[run[0]].get("drawn") is False:
+            head += " (on a later e-graph, not drawn)"
+        out.append((head, run))
+    return out
+
+
+def _delta(history: list[dict], i: int, key: str) -> str:
+    """An iteration's count with its change from the one before it on the same e-graph."""
+    now = history[i].get(key)
+    if now is None:
+        return "?"
+    prev = history[i - 1] if i else None
+    if (prev is None or prev.get(key) is None or prev.get("drawn") != history[i].get("drawn")
+            or prev.get("seconds", 0) > history[i].get("seconds", 0)):  # a new e-graph began
+        return str(now)
+    d = now - prev[key]
+    return f'{now} <span class="{"up" if d > 0 else "down" if d < 0 else "same"}">' \
+           f'({"+" if d > 0 else "±" if d == 0 else ""}{d})</span>'
+
+
+def _iterations(history: list[dict], phases: list[dict]) -> str:
+    """The Iterations panel: per phase run, per iteration the e-classes and e-nodes after it
+    (and their change) and the rules that matched in it; the script selects a row."""
+    if not history:
+        return ""
+    rows = []
+    for head, run in _runs(history, phases):
+        rows.append(f'<tr class="run"><th colspan="4">{html.escape(head)}</th></tr>')
+        for i in run:
+            h = history[i]
+            m = h.get("matches")
+            rules = ("?" if m is None else ", ".join(
+                f"{html.escape(r)}&nbsp;×{n}" for r, n in sorted(m.items(), key=lambda kv: -kv[1]))
+                or '<span class="off">none</span>')
+            rows.append(f'<tr class="it" data-i="{i}"><td>{h["iteration"]}</td>'
+                        f'<td>{_delta(history, i, "eclasses")}</td>'
+                        f'<td>{_delta(history, i, "enodes")}</td><td class="rule">{rules}</td></tr>')
+    return (f'<details open id="iterations"><summary>Iterations ({len(history)})</summary>'
+            f'<div class="iter-bar"><button id="iter-prev">◀ prev</button> '
+            f'<button id="iter-next">next ▶</button> <span id="iter-pos">none selected</span></div>'
+            f'<div id="iter-list"><table id="iter-table"><tr><th>#</th><th>e-classes</th>'
+            f'<th>e-nodes</th><th>rules matched</th></tr>{"".join(rows)}</table></div>'
+            f'<div id="iter-sel"></div></details>')
 
 
 def _inline(text: str) -> str:
@@ -253,7 +389,7 @@ def to_html(G, page_title: str = "tracegrad e-graph") -> str:
 <span id="status">laying out…</span></div><div id="view"></div></div>
 <div id="panel">{error}{stuck}{head}
 <p class="caption">{html.escape(title(G, terms=False)).replace(chr(10), '<br>')}</p>
-<div id="info"></div>{steps}
+<div id="info"></div>{_iterations(data["history"], data["phases"])}{steps}
 <p class="off">Layout: {html.escape(vendored_version())}, vendored in viz/vendor/.</p></div>
 <script type="application/json" id="egraph-data">{_inline(json.dumps(data))}</script>
 <script type="text/plain" id="egraph-dot">{_inline(to_dot(G, caption=False))}</script>

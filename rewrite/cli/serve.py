@@ -76,6 +76,28 @@ def config_from(args) -> dict:
             "address_space_mb": args.address_space, "max_body": args.max_body, "hosts": hosts}
 
 
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (e.g. the port is taken), or None.
+
+    >>> cannot_listen("127.0.0.1", 0) is None
+    True
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        return str(e)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind(address)
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
 def cmd_serve(args) -> int:
     """``tracegrad serve [--host H] [--port P] [--open] [limits]``: serve until interrupted."""
     config = config_from(args)
@@ -85,6 +107,11 @@ def cmd_serve(args) -> int:
         from ..web.app import ServeConfig, create_app
     except ImportError:
         print(MISSING, file=sys.stderr)
+        return 2
+    problem = cannot_listen(args.host, args.port)
+    if problem:
+        print(f"tracegrad: error: cannot listen on {args.host}:{args.port}: {problem}; choose another "
+              "port with --port (or stop the program using it)", file=sys.stderr)
         return 2
     app = create_app(ServeConfig(**config))
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -185,6 +185,9 @@ function showAnswer(op, b) {
   tex($('math'), answerTex(op, b));
   $('answer-text').textContent = answerText(op, b);
   if (op === 'equivalent') $('answer-text').textContent += ' — ' + b.reason;
+  // a long answer with repeated parts: also with named temporaries (valid input too)
+  $('where-box').hidden = !b.where;
+  $('answer-where').textContent = b.where ? b.where.text : '';
   if (b.code) {
     state.code = b.code;
     $('code-section').hidden = false;
