@@ -238,3 +238,17 @@ def check_same_value(a, b, shapes: dict, seed: int = 0, spd=(), tol=1e-9):
     assert va.shape == vb.shape == concrete(ta.shape, dims)
     assert relative_error(va, vb) < tol, f"{a} and {b} differ at {dims}"
     return va, vb
+
+
+def stop_server(proc) -> None:
+    """Stop a server started as a subprocess: Ctrl-C, then kill if it does not exit in 20 s."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+

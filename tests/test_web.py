@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stop_server
 
 import rewrite as rw
 from rewrite.web.api import EXAMPLES, Settings, answer
@@ -316,12 +317,7 @@ def running_server(*options: str):
             time.sleep(0.2)
         yield url, proc
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def descendants(pid: int) -> list[int]:
