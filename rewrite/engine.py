@@ -294,7 +294,10 @@ def suggest_shapes(text: str, shapes: dict | None, functions: Iterable[str],
     if not names or len(names) > most:
         return None
     best = None
-    for kinds in product(KINDS, repeat=len(names)):
+    # the likeliest first (fewest scalars, then fewest matrices); at most ~15,000 characters
+    # parsed in all, so that a long expression's error stays fast
+    choices = sorted(product(KINDS, repeat=len(names)), key=lambda k: (k.count("scalar"), k.count("matrix")))
+    for kinds in choices[:max(1, 15_000 // max(len(text), 1))]:
         el = Elaborator(shapes, functions, scalars=[n for n, k in zip(names, kinds, strict=True) if k == "scalar"],
                         vectors=[n for n, k in zip(names, kinds, strict=True) if k == "vector"])
         try:
