@@ -7,6 +7,7 @@ of the real server (uvicorn in a subprocess): 200 requests from 8 threads, valid
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -50,8 +51,12 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def client():
+    # e-graphs of earlier tests in this process are freed here, on their own thread, not by a
+    # collection that happens to run on the test client's event-loop thread
+    gc.collect()
     with TestClient(create_app(ServeConfig(hosts=HOSTS))) as c:
         yield c
+    gc.collect()
 
 
 def post(client, op: str, payload) -> tuple[int, dict]:
