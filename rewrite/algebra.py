@@ -181,9 +181,9 @@ def monomial(n: Term) -> Term:
         nonlocal coef
         c = number(x)
         if c is not None:
-            if c == 0 and e < 0:
+            if e.denominator != 1 or (c == 0 and e < 0):  # kept exact: no roots, no 1/0
                 return False
-            coef *= c ** e if e.denominator == 1 else (c ** float(e) if c > 0 else float("nan"))
+            coef *= c ** e
             return True
         if x.op == "fill":
             return True
@@ -198,7 +198,7 @@ def monomial(n: Term) -> Term:
             return collect(x.args[0], e) and collect(x.args[1], e)
         return collect(x.args[0], e * number(x.args[1]))  # epows
 
-    if not collect(n, Fraction(1)) or not isinstance(coef, Fraction):
+    if not collect(n, Fraction(1)) or coef == 0:
         return n
     ones = Term("num", (), Fraction(1), (1, 1)) if n.shape == (1, 1) else Term("fill", (), n.shape, n.shape)
 
@@ -219,8 +219,6 @@ def monomial(n: Term) -> Term:
     body = up if down is None else Term("hdiv", (up if up is not None else ones, down), None, n.shape)
     if body is None:
         body = ones
-    if coef == 0:
-        return n
     if coef != 1:
         c = Term("num", (), coef, (1, 1))
         body = c if body == ones and n.shape == (1, 1) else Term("scale", (c, body), None, n.shape)
@@ -285,11 +283,6 @@ def zero(shape: tuple) -> Term:
     return z if shape == (1, 1) else Term("scale", (z, Term("fill", (), shape, shape)), None, shape)
 
 
-def is_zero_term(t: Term) -> bool:
-    """Whether ``t`` is a zero built by :func:`zero` or a scaling by the number 0."""
-    return (t.op == "num" and t.attr == 0) or (t.op == "scale" and is_zero(t))
-
-
 def propagate_zeros(t: Term) -> Term:
     """``t`` with products, Hadamard products, quotients, transposes, traces and sums of a zero
     written as a zero of their shape, and zero summands dropped (a gradient term that vanishes,
@@ -304,7 +297,7 @@ def propagate_zeros(t: Term) -> Term:
     "0*ones(2)*ones(2)'"
     """
     def step(m: Term) -> Term:
-        zeros = [is_zero_term(a) for a in m.args]
+        zeros = [is_zero(a) for a in m.args]
         if m.op == "scale" and is_zero(m) and m.args[1].op not in ("fill", "var", "t"):
             return zero(m.shape)  # 0*X and 0*X' stay: a zero gradient is printed that way
         if m.op == "add" and any(zeros):

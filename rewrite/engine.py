@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import second_order
-from .algebra import make_pair, symmetric_transposes
+from .algebra import make_pair
 from .egraph import Program
 from .errors import LimitError, ShapeError, TracegradError, UnsupportedError, WrtError
 from .expr import Expr, Gradient
@@ -120,11 +120,8 @@ class Engine:
             g = d.term
             if wrt in structure:  # sym(G): the part of G that symmetric directions see
                 half = Term("num", (), Fraction(1, 2), (1, 1))
-                declared = frozenset(structure)  # S' is S for these
-                g = symmetric_transposes(g, declared)
-                g, rep = self.pipeline.simplify_term(
-                    symmetric_transposes(make("scale", half, make("add", g, make("t", g))), declared),
-                    symmetric=declared)
+                g, rep = self.pipeline.simplify_term(make("scale", half, make("add", g, make("t", g))),
+                                                     symmetric=frozenset(structure))  # S' is S
                 d.report.absorb(rep)
         except RecursionError:
             raise LimitError("the expression or its gradient is nested too deeply to process "

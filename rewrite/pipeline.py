@@ -20,14 +20,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 
 from .algebra import (
     apart_like_terms,
     canonical_sum,
     depth,
     hadamard_monomials,
-    is_zero_term,
+    is_zero,
     propagate_zeros,
     symmetric_transposes,
 )
@@ -39,7 +38,7 @@ from .report import Limits, Report, StopReason
 from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, operators, reach
 from .shapes import fmt_shape
 from .steps import Step, Steps, canonical_step, from_trail
-from .terms import Term, contains, free_vars, ill_typed, make, post_order, size
+from .terms import Term, contains, free_vars, ill_typed, make, num, post_order, size
 
 log = logging.getLogger("rewrite.engine")
 
@@ -292,8 +291,8 @@ class Pipeline:
         check_shape(g, x, "collected")
         g, srep = self.simplify_term(g, trail=trail if steps else None)
         rep.absorb(srep)
-        if is_zero_term(g) and g.shape == x.shape:  # a zero gradient is printed 0*X
-            g = Term("scale", (Term("num", (), Fraction(0), (1, 1)), x), None, x.shape)
+        if is_zero(g) and g.shape == x.shape:  # a zero gradient is printed 0*X
+            g = make("scale", num(0), x)
         check_shape(g, x, "simplified")
         if steps:  # df in canonical form with the final G, before the steps that polished G
             trail.insert(at, canonical_step(s.trail, g, wrt))

@@ -151,19 +151,20 @@ def fresh_names(taken: Iterable[str]):
 AUTO_CHARS = 160
 
 
-def worth_naming(t: Term, auto_chars: int = AUTO_CHARS) -> bool:
-    """True when ``t`` prints longer than ``auto_chars`` and naming its repeated parts saves at
-    least a fifth of the text: the CLI's default for ``--where``.
+def named_if_shorter(t: Term, auto_chars: int = AUTO_CHARS) -> Where | None:
+    """``t`` with its temporaries named when it prints longer than ``auto_chars`` and naming its
+    repeated parts saves at least a fifth of the text, else None: the CLI's default for
+    ``--where``.
 
     >>> from rewrite.parse import parse
-    >>> worth_naming(parse("tr(A)*B + tr(A)*B'", {"A": (2, 2), "B": (2, 2)}))
-    False
+    >>> named_if_shorter(parse("tr(A)*B + tr(A)*B'", {"A": (2, 2), "B": (2, 2)})) is None
+    True
     """
     flat = len(to_text(t))
     if flat <= auto_chars:
-        return False
+        return None
     w = name_temporaries(t)
-    return bool(w.definitions) and len(w.text) <= 0.8 * flat
+    return w if w.definitions and len(w.text) <= 0.8 * flat else None
 
 
 def name_temporaries(t: Term, min_chars: int = MIN_CHARS, long_chars: int | None = LONG_CHARS) -> Where:
@@ -279,5 +280,5 @@ def split_top_level(text: str, start: int = 0) -> list[tuple[int, str]]:
     return [(b, p) for b, p in parts if p.strip()]
 
 
-__all__ = ["Where", "name_temporaries", "worth_naming", "AUTO_CHARS", "parse_where", "split_top_level",
+__all__ = ["Where", "name_temporaries", "named_if_shorter", "AUTO_CHARS", "parse_where", "split_top_level",
            "line_col", "substitute", "uses", "fresh_names"]

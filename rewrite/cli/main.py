@@ -19,7 +19,7 @@ from ..check_rules import check_rules
 from ..errors import LimitError, TracegradError, UnsupportedError
 from ..parse import BUILTIN_CALLS, BUILTIN_HELP
 from ..steps import format_steps, steps_latex
-from ..temporaries import worth_naming
+from ..temporaries import named_if_shorter
 from ..verify import check
 from ..version import VERSION
 from .batch import cmd_batch
@@ -243,15 +243,17 @@ def _cmd_grad(args) -> int:
         raise
     checked = check(g, positive=set(args.positive)) if args.check else None
     if args.where is None:  # the default: named when that makes a long answer much shorter
-        args.where = args.format in ("text", "latex") and worth_naming(g.term)
+        named = named_if_shorter(g.term) if args.format in ("text", "latex") else None
+    else:
+        named = g.where() if args.where else None
     if args.steps and args.format not in ("json", "latex"):
         print(format_steps(g.steps), file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
         out = grad_json(args.expr, args.wrt, g, checked)
         if args.steps:
             out["steps"] = [s.as_json() for s in g.steps]
-        if args.where:
-            out["where"] = g.where().as_json()
+        if named:
+            out["where"] = named.as_json()
         print(json.dumps(out))
     elif args.format in CODE_FORMATS:
         print(g.code(args.format), end="")
@@ -259,10 +261,10 @@ def _cmd_grad(args) -> int:
     elif args.format == "latex":
         if args.steps:  # its last row is G
             print(steps_latex(g.steps))
-        if args.where or not args.steps:
-            print(g.where().latex() if args.where else g.latex())
+        if named or not args.steps:
+            print(named.latex() if named else g.latex())
     else:
-        print(g.where().text if args.where else g)
+        print(named.text if named else g)
         print_check(checked)
     return 0
 

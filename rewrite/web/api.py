@@ -28,7 +28,7 @@ from ..engine import Engine
 from ..errors import LimitError, TracegradError
 from ..printing import latex_name
 from ..report import Limits
-from ..temporaries import worth_naming
+from ..temporaries import named_if_shorter
 from ..terms import var_shapes
 from ..verify import check
 
@@ -200,8 +200,9 @@ def gradient(payload: dict, settings: Settings) -> dict:
         if flag(payload, "check") else None
     out = grad_json(expr, wrt, g, checked)
     out["shape"] = shape_json(g.shape)
-    if worth_naming(g.term):  # as the CLI prints it by default
-        out["where"] = g.where().as_json()
+    named = named_if_shorter(g.term)  # as the CLI prints it by default
+    if named:
+        out["where"] = named.as_json()
     if steps:
         out["steps"] = [s.as_json() for s in g.steps]
         out["steps_latex"] = g.steps.latex()
