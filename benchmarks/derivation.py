@@ -331,9 +331,12 @@ def worker(payload: dict) -> None:
 
 
 # -------------------------------------------------------------------------- cold start ----
-#: the README's first command, as a whole process would run it
-COLD_CODE = ("import resource, rewrite; "
-             "g = rewrite.gradient(\"tr(X'*A*X)\", 'X', {'X': ('n', 'k'), 'A': ('n', 'n')}); "
+#: the README's first command, ``tracegrad grad "tr(X'*A*X)" --wrt X --shape X=n,k --shape A=n,n``,
+#: as the installed script runs it (the CLI's entry point), then the peak resident set
+COLD_CODE = ("import resource, sys\n"
+             "from rewrite.cli import main\n"
+             "code = main(['grad', \"tr(X'*A*X)\", '--wrt', 'X', '--shape', 'X=n,k', '--shape', 'A=n,n'])\n"
+             "assert code == 0, code\n"
              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
 #: how a process can find the stock rules: parsed from the files (every process before the
 #: cache), from the cache, or parsed and written to an empty cache (a first run)
@@ -446,6 +449,11 @@ def summary(data: dict) -> dict:
     mlp = [(r["param"], r["ms"]) for r in fam.get("mlp-depth", []) if r.get("ms") and not r.get("error")]
     if mlp:
         s["mlp_ms"] = dict(mlp)
+        deepest = max((r for r in fam["mlp-depth"] if r.get("ms") and not r.get("error")),
+                      key=lambda r: r["param"])
+        s["mlp_max_l"], s["mlp_max_ms"] = deepest["param"], deepest["ms"]
+        s["mlp_max_peak_mb"] = deepest.get("peak_mb")
+        s["mlp_max_limited"] = stopped_on_limit(deepest)
     if fam.get("mlp-depth"):
         s["mlp_fit"] = scaling_fit(fam["mlp-depth"], 4)
         if s["mlp_fit"]["exponent"] is not None:

@@ -277,6 +277,42 @@ def symmetric_transposes(t: Term, names: frozenset[str] = frozenset()) -> Term:
     return bottom_up(t, drop)
 
 
+def strip_identities(t: Term) -> Term:
+    """``t`` without the identities a derivation leaves behind: double transposes, transposes
+    of 1×1 terms, products with an identity matrix, scalings by 1 and Hadamard products with
+    the number 1 (where the other factor already has the result's shape).
+
+    Simplification replaces what its tidy rules match, and rules that overlap on such debris
+    (``X''`` under ``(A*B)'``, say) can leave a class with every e-node replaced; removed
+    here first, the e-graph starts from the tidier term.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"A": (2, 3), "X": (3, 2), "y": (3,)}
+    >>> to_text(strip_identities(parse("A*eye(3)*X'' + 1*(A*X .* 1)'", sh)))
+    "A*X + (A*X)'"
+    >>> to_text(strip_identities(parse("(y'*y)'*y", sh)))
+    "(y'*y)*y"
+    """
+    def step(m: Term) -> Term:
+        a = m.args
+        if m.op == "t" and (a[0].op == "t" or a[0].shape == (1, 1)):
+            return a[0].args[0] if a[0].op == "t" else a[0]
+        if m.op == "mul" and a[1].op == "eye":
+            return a[0]
+        if m.op == "mul" and a[0].op == "eye":
+            return a[1]
+        if m.op == "scale" and number(a[0]) == 1 and a[1].shape == m.shape:
+            return a[1]
+        if m.op == "had" and number(a[1]) == 1 and a[0].shape == m.shape:
+            return a[0]
+        if m.op == "had" and number(a[0]) == 1 and a[1].shape == m.shape:
+            return a[1]
+        return m
+
+    return bottom_up(t, step)
+
+
 def zero(shape: tuple) -> Term:
     """The zero of ``shape``: the number 0, or ``0*ones(m)*ones(n)'``."""
     z = Term("num", (), Fraction(0), (1, 1))

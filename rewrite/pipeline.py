@@ -28,6 +28,7 @@ from .algebra import (
     hadamard_monomials,
     is_zero,
     propagate_zeros,
+    strip_identities,
     symmetric_transposes,
 )
 from .egraph import Program, Session, run_phase
@@ -364,14 +365,21 @@ class Pipeline:
 
         Tidy replaces what it matches, which keeps the e-graph small; but replacing rules that
         overlap (``1*A``, ``(A*B)'``, ``(c*A)'``) can leave a class with nothing to extract.
-        Then ``t`` is tidied with tidy only adding (always extractable; simplification is not
-        run on such an e-graph, where every replaced form stays and feeds the equations), and
-        the round is run again on the tidied term.
+        Then the round is run on ``t`` without the identities that such overlaps come from
+        (:func:`~rewrite.algebra.strip_identities`: ``X''``, ``1*eye(n)*A``), and if that is
+        not enough, ``t`` is tidied with tidy only adding (always extractable; simplification is
+        not run on such an e-graph, where every replaced form stays and feeds the equations),
+        and the round is run again on the tidied term.
         """
         phases = (*extra_phases, *main)
         out = self.run_round(t, phases, SUBSUMING_PHASES, trail)
         if out is not None:
             return out
+        stripped = strip_identities(t)
+        if stripped != t:
+            out = self.run_round(stripped, phases, SUBSUMING_PHASES, trail)
+            if out is not None:
+                return out
         tidied = self.run_round(t, ("tidy",), ("expand",), trail)
         if tidied is None:  # not expected: an adding tidy leaves every class extractable
             return t, Report(StopReason.UNEXTRACTABLE, 0, 0, 0, 0.0, {}, [], [])

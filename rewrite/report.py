@@ -152,7 +152,8 @@ class PhaseRecord(TypedDict):
 
 class IterationRecord(TypedDict):
     """One iteration of a phase: e-nodes and seconds (since the session began) after it; with
-    a provenance program also the e-classes and each rule's matches in that iteration."""
+    a provenance program also the e-classes, each rule's matches in that iteration and how many
+    e-nodes appeared and classes merged in it (None when the e-graph was too large to record)."""
 
     phase: str
     iteration: int
@@ -160,6 +161,8 @@ class IterationRecord(TypedDict):
     seconds: float
     eclasses: NotRequired[int]
     matches: NotRequired[dict[str, int]]
+    appeared: NotRequired[int | None]
+    merged: NotRequired[int | None]
 
 
 @dataclass

@@ -15,12 +15,14 @@ rewrite.errors.ParseError: 1:4: unexpected end of input; expected an operand
 
 from __future__ import annotations
 
+import io
 import re
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from .cache import digest, load_or_build
 from .errors import ParseError
 
 GRAMMAR = r"""
@@ -78,9 +80,19 @@ def _show(s: str) -> str:
     return f'"{s}"' if "'" in s else f"'{s}'"
 
 
+def parser_tables() -> bytes:
+    """The expression parser, built from :data:`GRAMMAR` (~20 ms) and saved as lark saves a
+    parser (its LALR tables)."""
+    out = io.BytesIO()
+    Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False).save(out)
+    return out.getvalue()
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    """The expression parser, its tables from the start-up cache (``rewrite.cache``; keyed by
+    the package's source, so by the grammar, and lark's version): loading them takes ~1 ms."""
+    return Lark.load(io.BytesIO(load_or_build("grammar", digest([], ("lark",)), parser_tables)))
 
 
 def _position(text: str, pos: int) -> tuple[int, int]:

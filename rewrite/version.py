@@ -1,12 +1,7 @@
-"""The package's version, read from its installed metadata (``pyproject.toml`` is its one source).
+"""The package's version (its one source: ``pyproject.toml`` reads it from here at build time).
 
 >>> VERSION.count(".") >= 1
 True
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    VERSION = version("tracegrad")
-except PackageNotFoundError:  # pragma: no cover - run from a source tree that was not installed
-    VERSION = "0+unknown"
+VERSION = "0.1.0"

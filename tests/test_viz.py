@@ -388,6 +388,98 @@ def test_history_records_every_iteration(result):
     assert total == {r: n for r, n in result.report.matches.items() if n}
 
 
+def _snapshots(monkeypatch) -> tuple[dict, dict]:
+    """Snapshots of every traced session's e-graph taken beside the engine's own records: at the
+    start of each phase and after each iteration, keyed by (session, history index)."""
+    import rewrite.pipeline
+    from rewrite.egraph.provenance import serialize
+    from rewrite.egraph.session import Session
+
+    start, after = {}, {}
+    run_phase, eclasses = rewrite.pipeline.run_phase, Session.eclasses
+
+    def phase(s, *args, **kwargs):
+        start[(id(s), len(s.history))] = serialize(s.eg, s.codec, False)
+        return run_phase(s, *args, **kwargs)
+
+    def counted(s):  # called once per traced iteration, right after it
+        after[(id(s), len(s.history))] = serialize(s.eg, s.codec, False)
+        return eclasses(s)
+
+    monkeypatch.setattr(rewrite.pipeline, "run_phase", phase)
+    monkeypatch.setattr(Session, "eclasses", counted)
+    return start, after
+
+
+def test_iterations_record_what_appeared_and_merged(monkeypatch):
+    """Per iteration of the drawn e-graph, the e-nodes that appeared in it are exactly the drawn
+    e-nodes present after it and absent from the snapshot before it; with the inserted terms,
+    they cover every e-node once; each merge listed joined classes distinct before it."""
+    from rewrite.egraph.provenance import grow
+
+    start, after = _snapshots(monkeypatch)
+    g = rw.gradient("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, keep_egraph=True, steps=True)
+    s = g.session
+    final = s.serialize()
+    G = viz.egraph_graph(g)
+    short = {d["egglog"]: d["id"] for _, d in G.nodes(data=True)}
+    enodes = [d["id"] for _, d in G.nodes(data=True) if d["kind"] == "enode"]
+    hist = G.graph["history"]
+    own = [i for i, h in enumerate(hist) if h["drawn"]]
+    assert own == list(range(len(s.history))) and len(own) >= 10
+    seen = list(G.graph["inserted"])
+    for i in own:
+        h, k = hist[i], (id(s), i)
+        before = start.get(k) or after[(id(s), i - 1)]
+        was = set(grow(before, final)["nodes"].values())
+        now = set(grow(after[k], final)["nodes"].values())
+        assert set(h["new_nodes"]) == {short[n] for n in now - was}, (h["phase"], h["iteration"])
+        step = grow(before, after[k])
+        assert h["appeared"] == len(step["appeared"]) and not step["lost"]
+        if k not in start and h["merged"] == 0:  # no input, no merge: the e-node count's growth
+            assert h["appeared"] == h["enodes"] - hist[i - 1]["enodes"]
+        # a merge: classes distinct before the iteration, one class after it (and in the drawing)
+        joined = {short[grow(after[k], final)["classes"][step["classes"][cs[0]]]]
+                  for cs in step["merged"]}
+        assert set(h["merged_classes"]) == joined and len(step["merged"]) == h["merged"]
+        for cs in step["merged"]:
+            assert len(set(cs)) >= 2 and all(c in {n["eclass"] for n in before["nodes"].values()}
+                                             for c in cs)
+        seen += h["new_nodes"]
+    assert sorted(seen) == sorted(enodes)  # every e-node once: inserted, or made by one iteration
+    assert sum(hist[i]["merged"] for i in own) >= 1 and any(hist[i]["merged_classes"] for i in own)
+    assert len(G.graph["inserted"]) == 9  # tr(X'*A*X) and grad(d(·), d(X)) on it
+    # the later e-graphs (simplification) are counted but not drawn
+    assert all(h["new_nodes"] is None and h["appeared"] is not None for h in hist if not h["drawn"])
+
+
+def test_iterations_before_a_reset_are_not_drawn():
+    """When tidying changes the objective the e-graph is restarted from the tidied term: the
+    tidy iterations' records are of the e-graph forgotten (nothing drawn), the rest cover it."""
+    g = rw.gradient("tr((X')''*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, keep_egraph=True, steps=True)
+    G = viz.egraph_graph(g)
+    hist = [h for h in G.graph["history"] if h["drawn"]]
+    tidy = [h for h in hist if h["phase"] == "tidy"]
+    assert tidy and sum(h["merged"] for h in tidy) >= 1  # X'' merged with X, then forgotten
+    assert all(h["new_nodes"] == [] and h["merged_classes"] == [] for h in tidy)
+    made = G.graph["inserted"] + [n for h in hist for n in h["new_nodes"]]
+    assert sorted(made) == sorted(d["id"] for _, d in G.nodes(data=True) if d["kind"] == "enode")
+
+
+def test_iterations_over_the_size_bound_are_not_recorded(monkeypatch):
+    """Above the size bound the iterations say they were not recorded; the gradient is the same."""
+    import rewrite.egraph.session as session
+
+    monkeypatch.setattr(session, "TRAIL_MAX_ENODES", 20)
+    g = rw.gradient("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, keep_egraph=True, steps=True)
+    hist = viz.egraph_graph(g).graph["history"]
+    small = [h for h in hist if h["drawn"] and h["enodes"] <= 20]
+    large = [h for h in hist if h["drawn"] and h["enodes"] > 20]
+    assert small and large and all(h["new_nodes"] is not None for h in small)
+    assert all(h["appeared"] is None and h["new_nodes"] is None for h in large)
+    assert g.term == rw.gradient("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}).term
+
+
 def test_without_egraph_is_a_clear_error():
     g = rw.gradient("tr(A*X)", "X", {"A": (2, 3), "X": (3, 2)})
     with pytest.raises(ValueError, match="keep_egraph"):
@@ -782,8 +874,9 @@ def test_shown_viz_examples(page, tmp_path, capsys, monkeypatch):
 
 def test_iterations_panel_steps_through_the_saturation(chromium, tmp_path):
     """The page's Iterations panel lists the report's iterations by phase with their counts and
-    rules; next/prev select one (its row highlighted, its rules listed, the drawn e-nodes those
-    rules made outlined); a failure's page lists its (partial) report's iterations too."""
+    rules; next/prev select one (its row highlighted, its rules listed, exactly the drawn e-nodes
+    that appeared in it outlined, the drawn classes a merge in it made marked); a failure's page
+    lists its (partial) report's iterations too."""
     g = rw.gradient("tr(X'*A*X)", "X", {"X": (3, 2), "A": (3, 3)}, keep_egraph=True, steps=True)
     G = viz.egraph_graph(g)
     hist = g.report.history
@@ -802,21 +895,41 @@ def test_iterations_panel_steps_through_the_saturation(chromium, tmp_path):
     selected = lambda: page.locator("#iter-table tr.isel").get_attribute("data-i")  # noqa: E731
     page.click("#iter-next")
     assert selected() == "0" and page.inner_text("#iter-pos") == f"1 of {len(hist)}"
-    # step to the first iteration where a rule matched: its rules are listed, its e-nodes outlined
-    first = next(i for i, h in enumerate(hist) if h["matches"])
+    # step to the first iteration where a drawn e-node appeared: its rules are listed, exactly
+    # the drawn e-nodes that appeared in it outlined
+    H = viz.view(G)
+    drawn_nodes = {d["id"] for _, d in H.nodes(data=True) if d["kind"] == "enode"}
+    drawn_classes = {d["id"] for _, d in H.nodes(data=True) if d["kind"] == "eclass"}
+    rec = G.graph["history"]
+    first = next(i for i, h in enumerate(rec) if set(h["new_nodes"] or ()) & drawn_nodes)
     for _ in range(first):
         page.click("#iter-next")
     assert selected() == str(first)
     listed = page.locator("#iter-rules li").all_inner_texts()
     assert listed == [f"{r} × {n}" for r, n in sorted(hist[first]["matches"].items(),
                                                       key=lambda kv: -kv[1])]
-    made = {d["id"] for _, d in viz.view(G).nodes(data=True) if d["kind"] == "enode"
-            and d["rule"].removesuffix("<-") in hist[first]["matches"]}
-    assert made and "e-nodes made by the rules of this iteration" in page.inner_text("#iter-made")
-    assert set(page.evaluate("[...document.querySelectorAll('#view g.node.made')].map(g => g.id)")) \
-        == made
+    outlined = "[...document.querySelectorAll('#view g.node.made')].map(g => g.id)"
+    merged = "[...document.querySelectorAll('#view g.cluster.merged')].map(g => g.id)"
+    made = set(rec[first]["new_nodes"]) & drawn_nodes
+    assert set(page.evaluate(outlined)) == made and len(made) <= rec[first]["appeared"]
+    n, m = rec[first]["appeared"], rec[first]["merged"]
+    assert page.inner_text("#iter-made").startswith(
+        f"{n} e-node{'s' * (n != 1)} appeared, {m} class{'es' * (m != 1)} merged "
+        f"({len(made | set(rec[first]['merged_classes']) & drawn_classes)} drawn)")
     outline = "getComputedStyle(document.querySelector('#view g.node.made path')).stroke"
     assert page.evaluate(outline) == "rgb(148, 103, 189)"  # outlined in purple
+    # every drawn iteration, clicked: the outlined e-nodes and marked classes are its records
+    for i, h in enumerate(rec):
+        if h["drawn"]:
+            page.locator(f'#iter-table tr.it[data-i="{i}"]').click()
+            assert set(page.evaluate(outlined)) == set(h["new_nodes"]) & drawn_nodes
+            assert set(page.evaluate(merged)) == set(h["merged_classes"]) & drawn_classes
+    joined = next(i for i, h in enumerate(rec) if set(h["merged_classes"] or ()) & drawn_classes)
+    page.locator(f'#iter-table tr.it[data-i="{joined}"]').click()
+    assert page.evaluate(merged) and f"{rec[joined]['merged']} class" in page.inner_text("#iter-made")
+    frame = "getComputedStyle(document.querySelector('#view g.cluster.merged path')).strokeDasharray"
+    assert page.evaluate(frame) == "10px, 5px"  # the merged class framed dashed
+    page.locator(f'#iter-table tr.it[data-i="{first}"]').click()
     page.click("#iter-next")
     assert selected() == str(first + 1)
     page.click("#iter-prev")

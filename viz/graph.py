@@ -23,7 +23,7 @@ from collections import deque
 import networkx as nx
 
 import rewrite as rw
-from rewrite.egraph.provenance import PENDING, SORT, frontier, infer_shapes, label_attr, locate
+from rewrite.egraph.provenance import INPUT, PENDING, SORT, frontier, infer_shapes, label_attr, locate
 from rewrite.printing import to_text
 from rewrite.steps import format_steps, from_trail
 from rewrite.terms import Term
@@ -187,7 +187,9 @@ def egraph_graph(source) -> nx.MultiDiGraph:
     ``term`` with the rules closest to matching, ``near`` and ``generic``: see
     :func:`near_rules`) and ``stuck_text`` (the frontier in words, :func:`stuck_text`); a
     frontier class and its pending e-nodes are marked ``stuck``.
-    ``history`` and ``phases``: the saturation's iterations and phases (:func:`saturation_history`).
+    ``history`` and ``phases``: the saturation's iterations and phases (:func:`saturation_history`),
+    with, per iteration, the e-nodes that appeared and the classes that merged in it;
+    ``inserted``: the e-nodes of the terms inserted (None when not recorded).
     """
     s = _session(source)
     failed = isinstance(source, rw.TracegradError)
@@ -244,7 +246,18 @@ def egraph_graph(source) -> nx.MultiDiGraph:
         steps = from_trail(s.trail, "df", "df")
     if steps:
         G.graph["steps"] = format_steps(steps).splitlines()
-    G.graph["history"], G.graph["phases"] = saturation_history(source, s)
+    growth = getattr(s, "growth", None)
+    born, merges = growth.final(data) if growth is not None else ({}, [])
+    made: dict[int, tuple[list[str], list[str]]] = {}  # step -> (e-nodes, classes), short ids
+    for nid in node_order:
+        if nid in born:
+            made.setdefault(born[nid], ([], []))[0].append(nshort[nid])
+    for k, cid in merges:
+        kept = made.setdefault(k, ([], []))[1]
+        if cshort[cid] not in kept:
+            kept.append(cshort[cid])
+    G.graph["inserted"] = made.pop(INPUT, ([], []))[0] if growth is not None else None
+    G.graph["history"], G.graph["phases"] = saturation_history(source, s, made)
     if failed:
         G.graph["error"] = f"{source.kind}: {source.message}"
         rules = getattr(getattr(getattr(s, "p", None), "rs", None), "rules", None) or []
@@ -260,26 +273,36 @@ def egraph_graph(source) -> nx.MultiDiGraph:
     return G
 
 
-def saturation_history(source, s) -> tuple[list[dict], list[dict]]:
+def saturation_history(source, s, made: dict | None = None) -> tuple[list[dict], list[dict]]:
     """The run's iterations and phases from its report (a failed derivation's may be partial;
     else the session's own records), as plain data: per iteration ``phase``, ``iteration``,
-    ``enodes``, ``eclasses`` and ``matches`` (when recorded: None, ``{}`` otherwise) and
+    ``enodes``, ``eclasses`` and ``matches`` (when recorded: None, ``{}`` otherwise),
     ``drawn``: whether it ran on the e-graph drawn (later phases, such as simplification, start
-    a new e-graph from the extracted term; None when it cannot be told); per phase ``phase``,
+    a new e-graph from the extracted term; None when it cannot be told), ``appeared`` and
+    ``merged``: how many e-nodes appeared and classes merged in it (None: not recorded), and
+    ``new_nodes`` and ``merged_classes``: the e-nodes of the e-graph drawn that appeared in it
+    and its classes that a merge in it made, by short id (``made``: the session's history
+    index → both; None when not recorded or not drawn); per phase ``phase``,
     ``stop_reason`` and ``iterations``."""
     rep = getattr(source, "report", None)
     hist = list(getattr(rep, "history", None) or getattr(s, "history", None) or [])
     phases = list(getattr(rep, "phases", None) or getattr(s, "phases", None) or [])
     own = list(getattr(s, "history", None) or [])
-    mine = {id(h) for h in own}
+    mine = {id(h): i for i, h in enumerate(own)}
     known = any(id(h) in mine for h in hist)
     out = []
     for h in hist:
         drawn = id(h) in mine if known else (h in own if own else None)
+        at = mine.get(id(h)) if known else None
+        recorded = made is not None and at is not None and h.get("appeared") is not None
+        nodes, classes = (made or {}).get(at, ([], [])) if recorded else (None, None)
         out.append({"phase": str(h.get("phase", "")), "iteration": int(h.get("iteration", 0)),
                     "enodes": h.get("enodes"), "eclasses": h.get("eclasses"),
                     "matches": dict(h["matches"]) if "matches" in h else None, "drawn": drawn,
-                    "seconds": round(float(h.get("seconds", 0.0)), 6)})
+                    "seconds": round(float(h.get("seconds", 0.0)), 6),
+                    "appeared": h.get("appeared"), "merged": h.get("merged"),
+                    "new_nodes": None if nodes is None else list(nodes),
+                    "merged_classes": None if classes is None else list(classes)})
     return out, [{"phase": str(p.get("phase", "")), "stop_reason": str(p.get("stop_reason", "")),
                   "iterations": int(p.get("iterations", 0))} for p in phases]
 

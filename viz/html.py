@@ -7,8 +7,9 @@ e-nodes with their rules and child classes (links that jump there), all with the
 the drawing. The derivation's steps, and a failed derivation's error, are listed too, with its
 stuck frontier: the e-classes where it stopped, their terms and the rules closest to matching.
 An "Iterations" section steps through the saturation (prev/next, or click a row): per phase and
-iteration the e-classes and e-nodes after it and the rules that matched; the drawn e-nodes
-those rules made (by the rule name they carry) are outlined while it is selected.
+iteration the e-classes and e-nodes after it and the rules that matched; while it is selected,
+the drawn e-nodes that appeared in it are outlined and the drawn classes a merge in it made
+are marked (recorded per iteration: :func:`rewrite.egraph.provenance.grow`).
 """
 
 from __future__ import annotations
@@ -124,21 +125,18 @@ function wire() {
   document.getElementById('fit').addEventListener('click', fit);
   document.getElementById('root').addEventListener('click', () => data.root && focusOn(data.root, readable));
 }
-// the Iterations panel: select an iteration (prev/next, or click its row); its rules are listed
-// and the drawn e-nodes those rules made (the same rule name: candidates) are outlined
+// the Iterations panel: select an iteration (prev/next, or click its row); its rules are listed,
+// the drawn e-nodes that appeared in it outlined and the drawn classes a merge in it made marked
 const iters = data.history || [];
-let curIter = -1, made = [];
-const byRule = {};  // rule name (an equation used right to left too) -> the drawn e-nodes it made
-for (const [cid, c] of Object.entries(data.classes))
-  for (const n of c.nodes) {
-    const r = (n.rule || '').replace(/<-$/, '');
-    (byRule[r] = byRule[r] || []).push([n.id, cid]);
-  }
+let curIter = -1, made = [], merged = [];
 function markMade() {
   if (!svg) return;
   svg.querySelectorAll('g.node.made').forEach(g => g.classList.remove('made'));
-  made.forEach(([id]) => { const g = document.getElementById(id); if (g) g.classList.add('made'); });
+  svg.querySelectorAll('g.cluster.merged').forEach(g => g.classList.remove('merged'));
+  made.forEach(id => { const g = document.getElementById(id); if (g) g.classList.add('made'); });
+  merged.forEach(id => { const g = document.getElementById(id); if (g) g.classList.add('merged'); });
 }
+function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 function pickIter(i) {
   if (!iters.length) return;
   curIter = Math.max(0, Math.min(iters.length - 1, i));
@@ -148,9 +146,9 @@ function pickIter(i) {
   if (row) { row.classList.add('isel'); row.scrollIntoView({block: 'nearest'}); }
   document.getElementById('iter-pos').textContent = (curIter + 1) + ' of ' + iters.length;
   const m = h.matches, rules = m ? Object.entries(m).sort((a, b) => b[1] - a[1]) : [];
-  made = [];
-  if (m && h.drawn !== false)
-    for (const [r] of rules) made.push(...(byRule[r] || []));
+  const recorded = h.drawn !== false && h.new_nodes != null;
+  made = recorded ? h.new_nodes.filter(id => data.nodes[id]) : [];
+  merged = recorded ? (h.merged_classes || []).filter(id => data.classes[id]) : [];
   let text = '<b>' + esc(h.phase) + ', iteration ' + h.iteration + '</b>: ' +
     (h.eclasses ?? '?') + ' e-classes, ' + (h.enodes ?? '?') + ' e-nodes after it.';
   text += m === null || m === undefined ? '<p class="off">the rules\' matches were not recorded.</p>'
@@ -160,13 +158,21 @@ function pickIter(i) {
   if (h.drawn === false)
     text += '<p class="caption">This iteration ran on a later e-graph (restarted from the ' +
       'extracted term), which is not drawn: no e-node to outline.</p>';
-  else if (rules.length)
-    text += '<p class="caption" id="iter-made"><span class="made-key"></span> ' + made.length +
-      ' e-nodes made by the rules of this iteration' + (made.length ? ' (outlined in purple; ' +
-      'candidates: an e-node carries the name of its rule, which may have made it in another ' +
-      'iteration): ' + made.map(([id, cid]) => '<a href="#" class="mk" data-id="' + cid +
-      '" data-node="' + id + '">' + id + '</a>').join(', ')
-      : ' are drawn (they may be outside the part drawn)') + '</p>';
+  else if (!recorded)
+    text += '<p class="caption off" id="iter-made">The e-nodes that appeared and the classes ' +
+      'that merged in it were not recorded (the e-graph was too large).</p>';
+  else {
+    const mk = (id, cid) => '<a href="#" class="mk" data-id="' + cid + '" data-node="' + id + '">' + id + '</a>';
+    text += '<p class="caption" id="iter-made">' + plural(h.appeared, 'e-node', 'e-nodes') +
+      ' appeared, ' + plural(h.merged, 'class', 'classes') + ' merged (' +
+      (made.length + merged.length) + ' drawn)' + (h.appeared + h.merged > 0 &&
+        !h.new_nodes.length && !(h.merged_classes || []).length ? ': none is in the e-graph ' +
+        'drawn (restarted after this phase, or its e-nodes became congruent to older ones)' : '') +
+      (made.length ? '. <span class="made-key"></span> Outlined: ' +
+        made.map(id => mk(id, data.nodes[id].eclass)).join(', ') : '') +
+      (merged.length ? '. <span class="merged-key"></span> Merged into: ' +
+        merged.map(id => mk(id, id)).join(', ') : '') + '.</p>';
+  }
   const sel = document.getElementById('iter-sel');
   sel.innerHTML = text;
   sel.querySelectorAll('a.mk').forEach(a => a.addEventListener('click', e => {
@@ -251,6 +257,10 @@ pre { font-size: 11px; white-space: pre-wrap; }
 #iter-sel { background: #f6f1fb; padding: 6px; border-radius: 4px; margin-top: 6px; }
 #iter-sel:empty { display: none; } #iter-rules { margin: 4px 0; padding-left: 18px; }
 .made-key { display: inline-block; width: 10px; height: 10px; border: 3px solid #9467bd; }
+.merged-key { display: inline-block; width: 10px; height: 10px; border: 3px dashed #9467bd; }
+g.cluster.merged > path, g.cluster.merged > polygon, g.cluster.merged > g > a > path:first-of-type,
+g.cluster.merged > g > a > polygon:first-of-type { stroke: #9467bd; stroke-width: 5;
+  stroke-dasharray: 10 5; }
 g.node.sel > g > a > path:first-of-type, g.node.sel > g > a > polygon:first-of-type {
   stroke: #1f77b4; stroke-width: 4; }
 g.node.made > path, g.node.made > polygon, g.node.made > g > a > path:first-of-type,

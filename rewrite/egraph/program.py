@@ -101,7 +101,7 @@ class Program:
         self.pool.free.append(g)
 
     def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list,
-                                                         list | None]:
+                                                         tuple[list, int] | None]:
         """One iteration of ``phase`` as (directed block, step, chunk): shapes and analyses first
         (at the end of the block, when there is one), then the phase's rulesets.
 
@@ -115,7 +115,10 @@ class Program:
         In a phase made only of directed rules (expand, collect, tidy), ``chunk`` is
         :data:`DIRECTED_CHUNK` steps in one call (each step's helpers first, as in ``step``): the
         rounds such a phase needs grow with the depth of the input, and one call per round costs
-        more than the round itself on small inputs. ``chunk`` is ``None`` otherwise.
+        more than the round itself on small inputs; with it comes the number of rulesets in a
+        step, so that a chunk whose last step changed nothing is known to have reached the
+        phase's fixpoint without one more call (``settle`` of
+        :meth:`rewrite.egraph.session.Session.step`). ``chunk`` is ``None`` otherwise.
         """
         if phase not in self.run_cache:
             if phase not in self.phases:
@@ -138,8 +141,9 @@ class Program:
             chunk = None
             if not directed and names and all(r.directed for r in self.rs.rules
                                               if r.ruleset in names):
-                chunk = egraph.parse_program(
-                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))")
+                chunk = (egraph.parse_program(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))"),
+                    len(names))
             self.run_cache[phase] = (block, egraph.parse_program(
                 f"(run-schedule {step_helpers} (seq {step}))"), chunk)
         return self.run_cache[phase]

@@ -1,5 +1,6 @@
 """Reading an e-graph back: its serialization as plain data (classes with shapes, e-nodes with
-labels, children and the rule that created each), and where a term's subterms sit in it —
+labels, children and the rule that created each), where a term's subterms sit in it and how it
+grew from one snapshot to the next (the e-nodes each iteration added, the classes it merged) —
 what the derivation steps and the pictures of :mod:`viz` are made of.
 """
 
@@ -15,8 +16,8 @@ from ..terms import CTOR_TO_OP, Term, post_order, result_shape
 from .encode import DimCodec
 from .schema import PROV, SORT
 
-__all__ = ["PENDING", "SORT", "frontier", "infer_shapes", "label_attr", "locate", "made_by", "node_index",
-           "serialize", "subterms"]
+__all__ = ["INPUT", "PENDING", "SORT", "Growth", "frontier", "grow", "infer_shapes", "label_attr",
+           "locate", "made_by", "node_index", "serialize", "subterms"]
 
 #: the derivation's own constructs: a class still holding only these (over classes that are
 #: done) is where differentiation or collection has not finished
@@ -139,6 +140,177 @@ def made_by(data: dict, term: Term, prev: Term | None,
         if rule and rule != "input" and rule not in out:
             out.append(rule)
     return out
+
+
+def grow(old: dict, new: dict) -> dict:
+    """How the e-graph ``new`` grew from ``old``: two :func:`serialize` snapshots of one e-graph,
+    ``new`` taken later (an e-graph only grows: e-nodes are added, classes merged).
+
+    An e-node is keyed by its label (constructor and leaf payload) and its child classes. Each
+    old class is mapped to its new class through its e-nodes whose children are mapped already
+    (leaves first): the old e-node's key with its children mapped is an e-node of ``new``, its
+    image. Returns ``nodes`` (old e-node → its image), ``classes`` (old class → new class),
+    ``appeared`` (the e-nodes of ``new`` that are no old e-node's image), ``merged`` (per new
+    class that two or more old classes map to, those old classes) and ``lost`` (old e-nodes
+    with no image: rows removed, or a reset e-graph; none in a growing one).
+
+    >>> node = lambda label, c, *kids: {"label": label, "eclass": c, "children": list(kids)}
+    >>> old = {"nodes": {"x": node("var(X)", "a"), "y": node("var(Y)", "b"),
+    ...                  "m": node("mul", "c", "a", "b"), "n": node("mul", "d", "b", "a")}}
+    >>> new = {"nodes": {"x2": node("var(X)", "A"), "y2": node("var(Y)", "B"),
+    ...                  "m2": node("mul", "C", "A", "B"), "n2": node("mul", "C", "B", "A"),
+    ...                  "t": node("t", "T", "C")}}
+    >>> g = grow(old, new)  # commutativity merged c and d, and t(C) was added
+    >>> g["classes"] == {"a": "A", "b": "B", "c": "C", "d": "C"}, g["appeared"], g["merged"]
+    (True, ['t'], [['c', 'd']])
+    >>> grow(new, {"nodes": {k: v for k, v in new["nodes"].items() if k != "t"}})["lost"]
+    ['t']
+    """
+    index = {(n["label"], tuple(n["children"])): nid for nid, n in new["nodes"].items()}
+    nodes, classes = {}, {}
+    need: dict[str, int] = {}  # old e-node -> how many of its distinct child classes are unmapped
+    waiting: dict[str, list[str]] = {}  # old class -> the old e-nodes waiting for it
+    ready = deque()
+    for nid, n in old["nodes"].items():
+        kids = set(n["children"])
+        need[nid] = len(kids)
+        for c in kids:
+            waiting.setdefault(c, []).append(nid)
+        if not kids:
+            ready.append(nid)
+    while ready:
+        nid = ready.popleft()
+        n = old["nodes"][nid]
+        hit = index.get((n["label"], tuple(classes[c] for c in n["children"])))
+        if hit is None:
+            continue
+        nodes[nid] = hit
+        target = new["nodes"][hit]["eclass"]
+        c = n["eclass"]
+        if c in classes:
+            if classes[c] != target:
+                raise ValueError(f"not a later state of the same e-graph: class {c} maps to "
+                                 f"{classes[c]} and {target}")
+            continue
+        classes[c] = target
+        for parent in waiting.get(c, ()):
+            need[parent] -= 1
+            if need[parent] == 0:
+                ready.append(parent)
+    images = set(nodes.values())
+    by_new: dict[str, list[str]] = {}
+    for c, target in classes.items():
+        by_new.setdefault(target, []).append(c)
+    return {"nodes": nodes, "classes": classes,
+            "appeared": [nid for nid in new["nodes"] if nid not in images],
+            "merged": [sorted(cs) for cs in by_new.values() if len(cs) > 1],
+            "lost": [nid for nid in old["nodes"] if nid not in nodes]}
+
+
+#: the birth of an e-node inserted (or added outside a phase's iterations), in :class:`Growth`
+INPUT = -1
+
+
+class Growth:
+    """Exactly which e-nodes appeared and which classes merged in each iteration of a session
+    (provenance programs), from a :func:`serialize` snapshot after each iteration compared by
+    :func:`grow` with the one before; only while the e-graph has at most ``limit`` e-nodes
+    (above, recording stops for the session: the iterations say "not recorded").
+
+    ``born`` maps each e-node of the last snapshot to the step (an index the caller chooses,
+    such as the iteration's place in the session's history) that made it, or :data:`INPUT`;
+    ``merges`` holds ``(step, class)`` for each merge, its class in the last snapshot.
+
+    >>> node = lambda label, c, *kids: {"label": label, "eclass": c, "children": list(kids)}
+    >>> g = Growth(limit=100)
+    >>> g.begin({"nodes": {"x": node("var(X)", "a")}}, 1)
+    >>> g.record(0, {"nodes": {"x": node("var(X)", "a"), "t": node("t", "b", "a")}}, 2)
+    {'appeared': 1, 'merged': 0}
+    >>> g.record(1, {"nodes": {"x": node("var(X)", "a"), "t": node("t", "a", "a")}}, 2)
+    {'appeared': 0, 'merged': 1}
+    >>> g.final({"nodes": {"x9": node("var(X)", "z"), "t9": node("t", "z", "z")}})
+    ({'x9': -1, 't9': 0}, [(1, 'z')])
+    >>> g.record(2, None, 1000)  # over the limit: not recorded from here on
+    {'appeared': None, 'merged': None}
+    >>> g = Growth(limit=100)
+    >>> g.begin({"nodes": {"x": node("var(X)", "a"), "y": node("var(Y)", "b")}}, 2)
+    >>> g.record(0, {"nodes": {"x": node("var(X)", "a"), "y": node("var(Y)", "a")}}, 2)
+    {'appeared': 0, 'merged': 1}
+    >>> g.begin({"nodes": {"x": node("var(X)", "a")}}, 1)  # reset: var(Y) is gone
+    >>> g.born, g.merges
+    ({'x': -1}, [])
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.last: dict | None = None
+        self.born: dict[str, int] = {}
+        self.merges: list[tuple[int, str]] = []
+        self.stopped = False
+
+    def _carry(self, data: dict) -> dict | None:
+        """Move the records from the last snapshot onto ``data``; returns the :func:`grow`
+        (None, and recording stops, if ``data`` cannot be a later state)."""
+        try:
+            g = grow(self.last or {"nodes": {}}, data)
+        except ValueError:
+            self.stopped = True
+            return None
+        born: dict[str, int] = {}
+        for old, new in g["nodes"].items():  # an e-node is as old as its oldest preimage
+            b = self.born[old]
+            born[new] = b if new not in born else min(born[new], b)
+        self.born = born
+        self.merges = [(k, g["classes"][c]) for k, c in self.merges if c in g["classes"]]
+        self.last = data
+        return g
+
+    def begin(self, data, n_nodes: int) -> None:
+        """Before a phase's first iteration (``n_nodes`` e-nodes): what is new since the last
+        snapshot is input. ``data`` is the snapshot, or a function that takes it (called only
+        within the limit)."""
+        if self.stopped or n_nodes > self.limit:
+            self.stopped = True
+            return
+        g = self._carry(data() if callable(data) else data)
+        if g is None:
+            return
+        if g["lost"]:  # not a later state (a reset e-graph): start again, all of it input
+            self.born, self.merges = dict.fromkeys(self.last["nodes"], INPUT), []
+            return
+        for nid in g["appeared"]:
+            self.born[nid] = INPUT
+
+    def record(self, step: int, data, n_nodes: int) -> dict:
+        """After an iteration (``data`` as for :meth:`begin`): how many e-nodes appeared and
+        classes merged in it (None when not recorded)."""
+        if self.stopped or self.last is None or n_nodes > self.limit:
+            self.stopped = True
+            return {"appeared": None, "merged": None}
+        g = self._carry(data() if callable(data) else data)
+        if g is None or g["lost"]:  # rows removed: what was made can no longer be told
+            self.stopped = True
+            return {"appeared": None, "merged": None}
+        for nid in g["appeared"]:
+            self.born[nid] = step
+        for cs in g["merged"]:
+            self.merges.append((step, g["classes"][cs[0]]))
+        return {"appeared": len(g["appeared"]), "merged": len(g["merged"])}
+
+    def final(self, data: dict) -> tuple[dict[str, int], list[tuple[int, str]]]:
+        """The records on ``data``, a snapshot of the e-graph now (such as the one drawn): each
+        of its e-nodes' step (those added since the last snapshot are left out) and the merges
+        with their classes in ``data``."""
+        if self.last is None:
+            return {}, []
+        try:
+            g = grow(self.last, data)
+        except ValueError:
+            return {}, []
+        born: dict[str, int] = {}
+        for old, new in g["nodes"].items():
+            born[new] = min(born.get(new, self.born[old]), self.born[old])
+        return born, [(k, g["classes"][c]) for k, c in self.merges if c in g["classes"]]
 
 
 def subterms(t: Term) -> list[Term]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..report import IterationRecord, Limits, StopReason, rss_mb
 from .program import DIRECTED_CHUNK, DIRECTED_REPEAT
+from .provenance import serialize
 from .session import Session
 
 
@@ -43,6 +44,9 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
     reason: StopReason | None = None
     traced = s.p.provenance
     growth = 1.0
+    if traced:  # what changed since the last iteration recorded (an inserted term) is input
+        snap = lambda: serialize(s.eg, s.codec, False)  # noqa: E731
+        s.growth.begin(snap, n_nodes)
     while iters < lim.iterations:
         if cautious and n_nodes * growth > lim.enodes:
             reason = StopReason.NODE_LIMIT
@@ -65,14 +69,16 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
             if reason:
                 break
         before_nodes = n_nodes
-        changed, n_nodes, _ = s.step(chunk if many else step)
+        # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
+        changed, n_nodes, settled = s.step(*chunk) if many else s.step(step)
         growth = n_nodes / max(before_nodes, 1)
         iters += DIRECTED_CHUNK if many else 1
         entry: IterationRecord = {"phase": phase, "iteration": iters, "enodes": n_nodes,
                                   "seconds": time.perf_counter() - s.t0}
         if traced:  # also e-classes and the matches of each rule in this iteration
             fired = {k: v - before.get(k, 0) for k, v in s.matches.items() if v > before.get(k, 0)}
-            entry.update(eclasses=s.eclasses(), matches=fired)
+            entry.update(eclasses=s.eclasses(), matches=fired,
+                         **s.growth.record(len(s.history), snap, n_nodes))
             if s.watched:
                 s.snapshot(phase, iters, fired, n_nodes)
         s.history.append(entry)
@@ -84,6 +90,9 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
             break
         if goal is not None and goal():
             reason = StopReason.GOAL
+            break
+        if settled:
+            reason = StopReason.SATURATED
             break
     if reason is None:
         reason = StopReason.ITERATION_LIMIT

@@ -15,7 +15,7 @@ from ..terms import CTOR_TO_OP, Term, var_shapes
 from .bindings import eg
 from .encode import str_literal, term_sexpr, to_term
 from .program import Program
-from .provenance import made_by, node_index, serialize
+from .provenance import Growth, made_by, node_index, serialize
 from .schema import PROV
 
 #: larger e-graphs are not serialized per step to name the rules of the trail
@@ -60,6 +60,8 @@ class Session:
         self.watched: dict[str, str] = {}
         self.trail: list[dict] = []
         self._last: dict[str, Term] = {}
+        # provenance programs: the e-nodes that appeared and classes that merged per iteration
+        self.growth = Growth(TRAIL_MAX_ENODES) if program.provenance else None
 
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
@@ -68,6 +70,8 @@ class Session:
         self.eg.run_program(*self.p.push)
         self.var_shapes = {}
         self.watched, self._last = {}, {}
+        if self.growth is not None:  # the records were of the e-graph forgotten
+            self.growth = Growth(TRAIL_MAX_ENODES)
 
     def close(self) -> None:
         """Give a pooled e-graph back, or drop a throwaway one now, on this thread (state
