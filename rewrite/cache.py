@@ -6,10 +6,10 @@ takes ~0.45 s, every process; building the expression parser ~20 ms. An entry is
 name is a digest of everything it is built from: the package's source, the files it reads, and
 the versions of Python and of the libraries that read them. A changed input changes the name, so
 a stale entry is never read. An entry that is missing, unreadable, or not its user's alone
-(unpickling runs code) is rebuilt and written again, to a temporary file renamed into place (a reader never sees half of one). Of the
-entries of one kind, the :data:`KEEP` most recently used stay (so that installations of two
-versions sharing the directory do not evict each other) and older ones are removed. Failing to
-write (a read-only home, say) only costs the time.
+(unpickling runs code) is rebuilt and written again, to a temporary file renamed into place (a
+reader never sees half of one). Of the entries of one kind, the :data:`KEEP` most recently used
+stay (so that installations of two versions sharing the directory do not evict each other) and
+older ones are removed. Failing to write (a read-only home, say) only costs the time.
 
 Where: ``TRACEGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracegrad``, else ``~/.cache/tracegrad``.
 ``TRACEGRAD_CACHE=0`` turns the cache off (so does having no home directory).
