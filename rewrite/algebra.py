@@ -313,6 +313,67 @@ def strip_identities(t: Term) -> Term:
     return bottom_up(t, step)
 
 
+def factor_common(t: Term) -> Term:
+    """``t`` with the summands of each sum that end (or begin) with the same matrix factor
+    gathered: ``P*x + Q*x`` is ``(P + Q)*x``, ``F*P + F*Q`` is ``F*(P + Q)`` (distributivity, the
+    factoring the rules do, but in one pass where a long sum makes the e-graph's regroupings hit
+    its node limit first). Summands that are not products, or share nothing, stay as they are.
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"A": (3, 3), "B": (3, 3), "C": (3, 3), "x": (3,)}
+    >>> to_text(factor_common(parse("A*x + B'*x + C*x", sh)))
+    "(A + B' + C)*x"
+    >>> to_text(factor_common(parse("A*B + A*C*x*x' + B*C", sh)))
+    "A*(B + C*x*x') + B*C"
+    """
+    def chain(x: Term) -> list[Term]:
+        return chain(x.args[0]) + chain(x.args[1]) if x.op == "mul" else [x]
+
+    def product(fs: list[Term]) -> Term:
+        out = fs[0]
+        for f in fs[1:]:
+            out = Term("mul", (out, f), None, (out.shape[0], f.shape[1]))
+        return out
+
+    def gather(m: Term, last: bool) -> Term:
+        terms = summands(m)
+        chains = [chain(x) for x in terms]
+        groups: dict[Term, list[int]] = {}
+        for i, c in enumerate(chains):
+            if len(c) > 1:
+                groups.setdefault(c[-1] if last else c[0], []).append(i)
+        out: list[Term] = []
+        done: set[int] = set()
+        for i, x in enumerate(terms):
+            if i in done:
+                continue
+            c = chains[i]
+            group = groups.get((c[-1] if last else c[0]) if len(c) > 1 else None, [])
+            if len(group) < 2:
+                out.append(x)
+                continue
+            done.update(group)
+            rest = [product(chains[j][:-1] if last else chains[j][1:]) for j in group]
+            inner = rest[0]
+            for r in rest[1:]:
+                inner = Term("add", (inner, r), None, inner.shape)
+            f = c[-1] if last else c[0]
+            out.append(Term("mul", (inner, f) if last else (f, inner), None, m.shape))
+        total = out[0]
+        for x in out[1:]:
+            total = Term("add", (total, x), None, m.shape)
+        return total
+
+    def step(m: Term) -> Term:
+        if m.op != "add":
+            return m
+        out = gather(gather(m, True), False)
+        return out if size(out) < size(m) else m
+
+    return bottom_up(t, step)
+
+
 def zero(shape: tuple) -> Term:
     """The zero of ``shape``: the number 0, or ``0*ones(m)*ones(n)'``."""
     z = Term("num", (), Fraction(0), (1, 1))

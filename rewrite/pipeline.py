@@ -25,6 +25,7 @@ from .algebra import (
     apart_like_terms,
     canonical_sum,
     depth,
+    factor_common,
     hadamard_monomials,
     is_zero,
     propagate_zeros,
@@ -93,6 +94,34 @@ def simplify_limits(phase: str) -> Limits:
     """The limits of ``phase`` in a simplification round."""
     return Limits(**{**SIMPLIFY_LIMITS, "iterations": TIDY_ITERATIONS}) if phase == "tidy" \
         else Limits(**SIMPLIFY_LIMITS)
+
+
+#: the phase name a derivation's steps give the normal forms applied outside the rules
+NORMAL_FORMS_PHASE = "normal forms"
+#: those normal forms, in the order applied, by the names the steps give them
+NORMAL_FORMS = ("symmetric transposes", "elementwise monomials", "zeros", "common factors")
+
+
+def normal_forms(t: Term, symmetric: frozenset[str] = frozenset()) -> tuple[Term, tuple[str, ...]]:
+    """``t`` through the normal forms kept outside the rules (:mod:`rewrite.algebra`), with the
+    names (:data:`NORMAL_FORMS`) of those that changed it: transposes of symmetric terms
+    dropped (``symmetric`` names variables declared symmetric), like factors of elementwise
+    products merged or cancelled, zeros propagated, common factors of summands gathered.
+
+    >>> from rewrite.stock import parse
+    >>> out, used = normal_forms(parse("A*x + B*x", {"A": (2, 3), "B": (2, 3), "x": (3,)}))
+    >>> to_text(out), used
+    ('(A + B)*x', ('common factors',))
+    """
+    used = []
+    for name, form in zip(NORMAL_FORMS, (lambda u: symmetric_transposes(u, symmetric),
+                                         hadamard_monomials, propagate_zeros, factor_common),
+                          strict=True):
+        new = form(t)
+        if new != t:
+            used.append(name)
+            t = new
+    return t, tuple(used)
 
 
 # ----------------------------------------------------------------------- diagnostics ----
@@ -330,12 +359,11 @@ class Pipeline:
         that differs numerically from ``t`` is not used (REJECTED in the report).
         """
         out, rep = self.simplify_round(t, extra_phases, trail)
-        # normal forms kept outside the rules: transposes of symmetric terms dropped, like
-        # factors of elementwise products merged or cancelled; then one more round
-        merged = propagate_zeros(hadamard_monomials(symmetric_transposes(out, symmetric)))
-        if merged != out:
+        # normal forms kept outside the rules, then one more round
+        merged, used = normal_forms(out, symmetric)
+        if used:
             if trail is not None:
-                trail.append(Step("G", merged, "simplify", ("symmetric terms", "elementwise monomials")))
+                trail.append(Step("G", merged, NORMAL_FORMS_PHASE, used))
             again, more = self.simplify_round(merged, (), trail)
             rep.absorb(more)
             out = again if size(again) <= size(merged) else merged
