@@ -275,7 +275,7 @@ class Pipeline:
         lim = limits or self.limits
         traced = keep_egraph or steps
         s = Session(self.program_for(DERIVATION_PHASES, traced, terms=(f,), extra=GRADIENT_OPS),
-                    lim, pooled=not keep_egraph)
+                    lim, pooled=not keep_egraph, growth=keep_egraph)
         try:
             return self._gradient(s, f, wrt, lim, keep_egraph, steps)
         except TracegradError as e:

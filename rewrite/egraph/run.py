@@ -44,7 +44,8 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
     reason: StopReason | None = None
     traced = s.p.provenance
     growth = 1.0
-    if traced:  # what changed since the last iteration recorded (an inserted term) is input
+    if s.growth is not None:
+        # what changed since the last iteration recorded (an inserted term) is input
         snap = lambda: serialize(s.eg, s.codec, False)  # noqa: E731
         s.growth.begin(snap, n_nodes)
     while iters < lim.iterations:
@@ -77,8 +78,9 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
                                   "seconds": time.perf_counter() - s.t0}
         if traced:  # also e-classes and the matches of each rule in this iteration
             fired = {k: v - before.get(k, 0) for k, v in s.matches.items() if v > before.get(k, 0)}
-            entry.update(eclasses=s.eclasses(), matches=fired,
-                         **s.growth.record(len(s.history), snap, n_nodes))
+            entry.update(eclasses=s.eclasses(), matches=fired)
+            if s.growth is not None:
+                entry.update(s.growth.record(len(s.history), snap, n_nodes))
             if s.watched:
                 s.snapshot(phase, iters, fired, n_nodes)
         s.history.append(entry)

@@ -30,7 +30,8 @@ HANDLE_NUMBERS = itertools.count(1)
 class Session:
     """One e-graph: insert terms, run phases under limits, extract."""
 
-    def __init__(self, program: Program, limits: Limits, pooled: bool = True) -> None:
+    def __init__(self, program: Program, limits: Limits, pooled: bool = True,
+                 growth: bool = False) -> None:
         self.p = program
         self.codec = program.codec
         self.limits = limits
@@ -60,8 +61,9 @@ class Session:
         self.watched: dict[str, str] = {}
         self.trail: list[dict] = []
         self._last: dict[str, Term] = {}
-        # provenance programs: the e-nodes that appeared and classes that merged per iteration
-        self.growth = Growth(TRAIL_MAX_ENODES) if program.provenance else None
+        # with ``growth`` (a provenance program's e-graph kept for drawing): the e-nodes that
+        # appeared and classes that merged per iteration (a snapshot per iteration)
+        self.growth = Growth(TRAIL_MAX_ENODES) if program.provenance and growth else None
 
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
