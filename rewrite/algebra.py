@@ -277,6 +277,26 @@ def symmetric_transposes(t: Term, names: frozenset[str] = frozenset()) -> Term:
     return bottom_up(t, drop)
 
 
+def gather_scalars(t: Term) -> Term:
+    """``t`` with nested scalings of a matrix written as one: ``a*(b*M)`` is ``(a*b)*M`` for 1×1
+    ``a``, ``b`` (so that :func:`hadamard_monomials` then merges powers across them).
+
+    >>> from rewrite.parse import parse
+    >>> from rewrite.printing import to_text
+    >>> sh = {"X": (3, 3), "c": ()}
+    >>> to_text(hadamard_monomials(gather_scalars(parse("det(X)*(det(X)^(-2/3)*(1/3*X))", sh))))
+    '1/3*det(X)^(1/3)*X'
+    """
+    def step(m: Term) -> Term:
+        if m.op == "scale" and m.args[1].op == "scale" and m.shape != (1, 1):
+            inner = m.args[1]
+            c = Term("scale", (m.args[0], inner.args[0]), None, (1, 1))
+            return Term("scale", (c, inner.args[1]), None, m.shape)
+        return m
+
+    return bottom_up(t, step)
+
+
 def strip_identities(t: Term) -> Term:
     """``t`` without the identities a derivation leaves behind: double transposes, transposes
     of 1×1 terms, products with an identity matrix, scalings by 1 and Hadamard products with

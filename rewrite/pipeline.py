@@ -26,6 +26,7 @@ from .algebra import (
     canonical_sum,
     depth,
     factor_common,
+    gather_scalars,
     hadamard_monomials,
     is_zero,
     propagate_zeros,
@@ -99,14 +100,16 @@ def simplify_limits(phase: str) -> Limits:
 #: the phase name a derivation's steps give the normal forms applied outside the rules
 NORMAL_FORMS_PHASE = "normal forms"
 #: those normal forms, in the order applied, by the names the steps give them
-NORMAL_FORMS = ("symmetric transposes", "elementwise monomials", "zeros", "common factors")
+NORMAL_FORMS = ("symmetric transposes", "scalars gathered", "elementwise monomials", "zeros",
+                "common factors")
 
 
 def normal_forms(t: Term, symmetric: frozenset[str] = frozenset()) -> tuple[Term, tuple[str, ...]]:
     """``t`` through the normal forms kept outside the rules (:mod:`rewrite.algebra`), with the
     names (:data:`NORMAL_FORMS`) of those that changed it: transposes of symmetric terms
-    dropped (``symmetric`` names variables declared symmetric), like factors of elementwise
-    products merged or cancelled, zeros propagated, common factors of summands gathered.
+    dropped (``symmetric`` names variables declared symmetric), nested scalings made one, like
+    factors of elementwise products merged or cancelled, zeros propagated, common factors of
+    summands gathered.
 
     >>> from rewrite.stock import parse
     >>> out, used = normal_forms(parse("A*x + B*x", {"A": (2, 3), "B": (2, 3), "x": (3,)}))
@@ -115,8 +118,8 @@ def normal_forms(t: Term, symmetric: frozenset[str] = frozenset()) -> tuple[Term
     """
     used = []
     for name, form in zip(NORMAL_FORMS, (lambda u: symmetric_transposes(u, symmetric),
-                                         hadamard_monomials, propagate_zeros, factor_common),
-                          strict=True):
+                                         gather_scalars, hadamard_monomials, propagate_zeros,
+                                         factor_common), strict=True):
         new = form(t)
         if new != t:
             used.append(name)

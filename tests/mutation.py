@@ -6,7 +6,9 @@
     python tests/mutation.py --rules d-hdiv,adj-t    # just these rules
 
 A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
-of tests/test_completeness.py, the ML-language gradients of tests/test_ml_language.py, and the
+of tests/test_completeness.py, its compact answers and its gradient through f(vec(X)) for each
+elementwise function f, the compact answers of tests/test_gradients.py, the ML-language
+gradients of tests/test_ml_language.py, and the
 Jacobians and compact second-order forms of tests/test_second_order.py) or a
 seeded fuzz sample (tests/fuzzgen.py) show it: a wrong, crashed or rejected result on a case the
 stock engine gets right, an answer printed otherwise than a test requires (the cases with a golden
@@ -38,11 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import public_cases  # noqa: E402
 from fuzzgen import CORRECT  # noqa: E402
 from test_completeness import CASES as CONSTRUCT_CASES  # noqa: E402
-from test_completeness import COMPACT  # noqa: E402
+from test_completeness import COMPACT, VEC_FUNCTIONS  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
+from test_gradients import COMPACT_OUTPUT  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
-from test_second_order import JACOBIANS  # noqa: E402
+from test_second_order import A_OPTIMAL, JACOBIANS  # noqa: E402
 
 import rewrite as rw  # noqa: E402
 from rewrite.numeric import gradient_error  # noqa: E402
@@ -76,6 +79,12 @@ def targeted_cases() -> list[dict]:
     cases += [{"id": f"construct {e} / {w}", "expr": e, "wrt": w, "shapes": s} for e, w, s in CONSTRUCT_CASES]
     cases += [{"id": f"ml {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold}
               for e, w, s, gold in ML_GRADIENTS + COMPACT]
+    cases += [{"id": f"vec-fn {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold,
+               "positive": pos} for e, w, s, gold, pos in VEC_FUNCTIONS]
+    # tests/test_gradients.py's compact answers, with the value constraints that test uses
+    cases += [{"id": f"compact {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold,
+               "spd": {"X"} if "det" in e else set(),
+               "positive": {"M", "W", "H"} if "log(M" in e else set()} for e, w, s, gold in COMPACT_OUTPUT]
     return cases
 
 
@@ -96,6 +105,10 @@ SECOND_ORDER = [
     ("hvp", "logdet(S)", "S", {"S": ("n", "n")}, ("-inv(S)'*V'*inv(S)'",)),
     ("hessian", "logdet(S) + x'*inv(S)*x", "S", {"S": ("n", "n"), "x": ("n",)},
      lambda text: "0*" not in text and text.count("kront(") == 3),
+    ("jacobian", "sqrt(X)", "X", {"X": ("n", "p")}, ("0.5*diag(vec(1 ./ X.^(0.5)))",)),
+    ("hessian", "sum(sqrt(X*w))", "w", {"X": ("m", "n"), "w": ("n",)}, ("-0.25*X'*diag(1 ./ (X*w).^(1.5))*X",)),
+    ("hessian", "a'*diag(sqrt(x))*a", "x", {"a": ("n",), "x": ("n",)}, ("-0.25*diag(diag(a*a') ./ x.^(1.5))",)),
+    ("hessian", "a'*diag(inv(S))", "S", {"a": ("n",), "S": ("n", "n")}, A_OPTIMAL),
 ]
 
 
@@ -139,10 +152,12 @@ def public_outcomes(engine: rw.Engine) -> list[str]:
         except Exception as e:  # noqa: BLE001 - a crash is a finding
             out.append(f"CRASH {type(e).__name__}")
             continue
-        err = gradient_error(g, np.random.default_rng(0))[2]
+        err = gradient_error(g, np.random.default_rng(0), spd=c.get("spd", set()),
+                             positive=c.get("positive", set()))[2]
+        goldens = (c["golden"],) if isinstance(c.get("golden"), str) else c.get("golden")
         if not err <= 1e-6:
             out.append("WRONG")
-        elif c.get("golden") and str(g) != c["golden"]:
+        elif goldens and str(g) not in goldens:
             out.append(f"printed {str(g)!r}, not the tested {c['golden']!r}")
         else:
             out.append("correct")

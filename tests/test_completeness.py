@@ -140,12 +140,57 @@ COMPACT = [
     ("fro2(vec(A*X))", "X", {"A": (4, 3), "X": (3, 2)}, "2*A'*A*X"),
     ("sum(exp(vec(X)))", "X", {"X": (3, 2)}, "exp(X)"),
     ("norm2(vec(X))", "X", {"X": (3, 2)}, "X ./ norm2(vec(X))"),
+    # a scaled inner product: vec(c*X) is kept as is (a scaling pulled out of vec leaves the
+    # gradient in vec layout, reshaped back with Kronecker factors)
+    ("vec(A)'*vec(c*X)", "X", {"A": (3, 2), "X": (3, 2), "c": ()}, "c*A"),
+    # the KL divergence of N(mu, diag(exp(s))) from N(0, I), up to a constant: tr(diag(v)) is
+    # sum(v) (tr-diagm), not the trace of diag(v) read back through diag(eye(n))
+    ("0.5*(tr(diag(exp(s))) + mu'*mu - sum(s))", "s", {"s": (4,), "mu": (4,)}, "-0.5 + 0.5*exp(s)"),
+    # half a trace written as the sum of a diagonal: sum(diag(E)) is tr(E) (sum-diagv), not
+    # collected through diag as diag(0.5*ones(3))
+    ("sum(diag(X*B))/2", "X", {"X": (3, 2), "B": (2, 3)}, "0.5*B'"),
+    # a scaled, masked least-squares penalty: the scalars pulled out of sum(...) (scale-sum) meet
+    # as c^2
+    ("fro2(c*(M .* X))", "X", {"M": (3, 2), "X": (3, 2), "c": ()}, "2*c^2*(M.^2 .* X)"),
 ]
+
+#: sum_i x_i*f(x_i) over the entries of a 3×2 X, one case per elementwise function of the
+#: operator table: its differential holds f(vec(X)) as well as f'(vec(X)), and each is collected
+#: as a function of X only through that function's copy of vec-fn-in (rules/linear.rules).
+#: (expr, wrt, shapes, golden, variables drawn positive)
+VEC_FUNCTIONS = [(f"vec(X)'*{f}(vec(X))", "X", {"X": (3, 2)}, golden,
+                  {"X"} if f in ("log", "sqrt") else set()) for f, golden in {
+    "exp": "exp(X) + exp(X) .* X",
+    "log": "log(X) + 1",
+    "sin": "cos(X) .* X + sin(X)",
+    "cos": "cos(X) - sin(X) .* X",
+    "tanh": "(1 - tanh(X).^2) .* X + tanh(X)",
+    "sigmoid": "(1 - sigmoid(X)) .* sigmoid(X) .* X + sigmoid(X)",
+    "softplus": "sigmoid(X) .* X + softplus(X)",
+    "sqrt": "0.5*X.^(0.5) + sqrt(X)",
+    "abs": "abs(X) + sign(X) .* X",
+    "sign": "sign(X)",
+    "step": "step(X)",
+    "relu": "relu(X) + step(X) .* X",
+}.items()]
 
 
 @pytest.mark.parametrize("expr, wrt, shapes, golden", COMPACT, ids=[c[0] for c in COMPACT])
 def test_compact_answers(expr, wrt, shapes, golden):
     check_answer(rw.gradient(expr, wrt, shapes), golden)
+
+
+@pytest.mark.parametrize("expr, wrt, shapes, golden, positive", VEC_FUNCTIONS,
+                         ids=[c[0] for c in VEC_FUNCTIONS])
+def test_elementwise_function_of_vec(expr, wrt, shapes, golden, positive):
+    check_answer(rw.gradient(expr, wrt, shapes), golden, positive=positive)
+
+
+def test_every_elementwise_function_of_vec_is_checked():
+    """One case per copy of the template rule vec-fn-in, that is per elementwise function."""
+    copies = {r.name[len("vec-fn-in["):-1] for r in stock_ruleset().rules
+              if r.name.startswith("vec-fn-in[")}
+    assert copies == {c[0].split("'*")[1].split("(")[0] for c in VEC_FUNCTIONS}
 
 
 @pytest.mark.parametrize("expr, wrt, shapes", CASES, ids=[c[0] for c in CASES])

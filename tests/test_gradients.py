@@ -125,7 +125,9 @@ def test_limit_reached_is_a_typed_error():
                     limits=rw.Limits(iterations=2))
 
 
-@pytest.mark.parametrize("expr,wrt,shapes,expected", [
+#: answers printed compactly (golden text, each also checked by value); tests/mutation.py
+#: counts a deleted or corrupted rule that changes one of them as caught
+COMPACT_OUTPUT = [
     ("norm2sq(X*w - y) + lam*norm2sq(w)", "w", {"X": (5, 3), "w": (3,), "y": (5,), "lam": ()},
      "2*(X'*(X*w - y) + lam*w)"),
     ("sum(log(1 + exp(-y .* (X*w))))", "w", {"X": (5, 3), "w": (3,), "y": (5,)},
@@ -144,7 +146,10 @@ def test_limit_reached_is_a_typed_error():
     # a difference rather than a negated term first; a squared 1×1 as a power
     ("fro2(M - U*V')", "U", {"M": (5, 4), "U": (5, 3), "V": (4, 3)}, "-2*(M - U*V')*V"),
     ("(w'*w)^2", "w", {"w": (3,)}, "4*(w'*w)*w"),
-])
+]
+
+
+@pytest.mark.parametrize("expr,wrt,shapes,expected", COMPACT_OUTPUT)
 def test_compact_output(expr, wrt, shapes, expected):
     """Numbers in front, transposes at the leaves, like terms and factors collected; the form
     printed is right by value, at these sizes and, but for logdet(X'*X) (which needs more rows

@@ -95,6 +95,10 @@ def _walk_vars(t):
         stack.extend(n.args)
 
 
+A_OPTIMAL = ("kront(inv(S)*diag(a)*inv(S), inv(S)') + kront(inv(S), inv(S)'*diag(a)*inv(S)')",
+             "kront(inv(S), inv(S)'*diag(a)*inv(S)') + kront(inv(S)*diag(a)*inv(S), inv(S)')")
+
+
 def test_compact_forms():
     """Each printed form is also checked by value (check_derivative: the result and its text
     parsed back against finite differences at random distinct sizes, shape included)."""
@@ -121,6 +125,18 @@ def test_compact_forms():
     check_derivative(rw.hessian("x'*A'*diag(b)*A*x", "x", {"x": ("n",), "A": ("m", "n"),
                                                           "b": ("m",)}), "2*A'*diag(b)*A", **one)
     assert log.count("diag(") == 1
+    # scalars pulled out of Hadamard products and quotients (scale-had-l, scale-hdiv): 0.5 and
+    # -0.25 lead, not diag(0.5*...)
+    check_derivative(rw.jacobian("sqrt(X)", "X", {"X": ("n", "p")}), "0.5*diag(vec(1 ./ X.^(0.5)))",
+                     positive={"X"}, **one)
+    check_derivative(rw.hessian("sum(sqrt(X*w))", "w", {"X": ("m", "n"), "w": ("n",)}),
+                     "-0.25*X'*diag(1 ./ (X*w).^(1.5))*X", positive={"X", "w"}, **one)
+    # scalars pulled out of diag(c*v) and diag(c*A) (scale-diag, scale-diagv): a weighted sum of
+    # square roots, and the A-optimal design criterion (a weighted trace of an inverse)
+    check_derivative(rw.hessian("a'*diag(sqrt(x))*a", "x", {"a": ("n",), "x": ("n",)}),
+                     "-0.25*diag(diag(a*a') ./ x.^(1.5))", positive={"x"}, **one)
+    check_derivative(rw.hessian("a'*diag(inv(S))", "S", {"a": ("n",), "S": ("n", "n")}), A_OPTIMAL,
+                     spd={"S"}, **one)
 
 
 def test_unit_kronecker_factors_of_a_product_simplify_away():
@@ -143,6 +159,15 @@ JACOBIANS = [
     ("(a'*x)*x", "x", {"a": ("n",), "x": ("n",)}, {}),
     ("tr(A*X)", "X", {"A": ("p", "n"), "X": ("n", "p")}, {}),
     ("X'*X", "X", {"X": ("n", "p")}, {}),
+    # a gated linear unit: the differential of the gate, d(sigmoid(W*x)) .* (V*x), has its
+    # constant factor on the right (jac-had2)
+    ("sigmoid(W*x) .* (V*x)", "x", {"W": ("m", "n"), "V": ("m", "n"), "x": ("n",)}, {}),
+    # a layer's output flattened (jac-vec)
+    ("vec(tanh(W*X))", "W", {"W": ("k", "n"), "X": ("n", "m")}, {}),
+    # the diagonal of a square product of non-square factors (jac-diagv), and a vector made a
+    # diagonal matrix (jac-diag)
+    ("diag(A*X)", "X", {"A": ("n", "m"), "X": ("m", "n")}, {}),
+    ("diag(A*x)", "x", {"A": ("m", "n"), "x": ("n",)}, {}),
 ]
 
 
