@@ -255,9 +255,12 @@ def write(out: Path, md: Path, allow_mixed: bool = False) -> Path:
              f"{check(med is not None and med <= 10, med, 'ms')} |")
     L.append("| p95 derivation ≤ 30 ms on the public cases | "
              f"{check(p95 is not None and p95 <= 30, p95, 'ms')} |")
-    ff = sb.get("faster_fraction")
-    L.append("| faster than SymPy on ≥ 90 % of the cases SymPy answers | "
+    ff = sb.get("faster_fraction_sympy_correct")
+    L.append("| faster than SymPy on ≥ 90 % of the cases SymPy answers correctly | "
              f"{check(ff is not None and ff >= 0.9, None if ff is None else 100 * ff, '%')} |")
+    fa = sb.get("faster_fraction")
+    L.append("| … and on the cases SymPy answers, right or wrong (a wrong 0 comes back in 0.1 ms) | "
+             f"{check(fa is not None and fa >= 0.9, None if fa is None else 100 * fa, '%')} |")
     t16 = sa.get("tr16_ms")
     L.append(f"| tr(F1…F16) ≤ 100 ms | {check(t16 is not None and t16 <= 100, t16, 'ms')}"
              f"{LIMITED if sa.get('tr16_limited') else ''} |")
