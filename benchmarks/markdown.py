@@ -452,7 +452,8 @@ def _cold_start(sa: dict) -> list[str]:
     runs = next(iter(cold.values())).get("runs", 1)
     return ["Cold start: a whole fresh process running the README's first command, `tracegrad grad "
             "\"tr(X'*A*X)\" --wrt X --shape X=n,k --shape A=n,n` (interpreter start, the CLI's "
-            "imports, one gradient printed), by where it finds the stock rules; median of "
+            "imports, one gradient printed; Python's bytecode compiled, as an installed package has "
+            "it), by where it finds the stock rules; median of "
             f"{runs} alternating runs. From the cache it takes {sa['cold_ratio']:.2f}× the time of "
             "parsing the files.", "",
             markdown_table(rows, [("mode", "stock rules"), ("ms", "ms"), ("peak_mb", "peak MB")]), ""]

@@ -25,7 +25,8 @@ import pytest
 from conftest import stop_server
 
 import rewrite as rw
-from rewrite.web.api import EXAMPLES, Settings, answer
+from rewrite.web.api import EXAMPLES, answer
+from rewrite.web.settings import Settings
 
 pytest.importorskip("starlette", reason="the web extra is not installed (pip install 'tracegrad[web]')")
 httpx = pytest.importorskip("httpx", reason="httpx is not installed")

@@ -23,7 +23,7 @@ MISSING = "tracegrad: error: serve needs the web extra: pip install 'tracegrad[w
 
 def add_parser(sub) -> None:
     """The ``serve`` sub-parser (called by :func:`rewrite.cli.main.build_parser`)."""
-    from ..web.api import Settings  # not at import: rewrite.web.api imports rewrite.cli.options
+    from ..web.settings import Settings
 
     d = Settings()
     sp = sub.add_parser("serve", help="start the local web playground (needs tracegrad[web])",
@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 def config_from(args) -> dict:
     """The fields of the server configuration (:class:`rewrite.web.app.ServeConfig`) the
     options ask for; a TracegradError when one is out of range."""
-    from ..web.api import Settings
+    from ..web.settings import Settings
 
     for name in ("workers", "timeout", "deadline", "max_enodes", "max_memory", "max_chars", "max_body"):
         if getattr(args, name) <= 0:

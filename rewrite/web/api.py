@@ -19,7 +19,6 @@ including a malformed request (kind ``request``) and an input over the size limi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from ..cli.options import CODE_FORMATS, grad_json
@@ -27,10 +26,10 @@ from ..cli.second_order import result_json
 from ..engine import Engine
 from ..errors import LimitError, TracegradError
 from ..printing import latex_name
-from ..report import Limits
 from ..temporaries import named_if_shorter
 from ..terms import var_shapes
 from ..verify import check
+from .settings import Settings
 
 #: the operations of ``POST /api/<operation>`` that run the engine
 OPERATIONS = ("gradient", "hessian", "hvp", "jacobian", "simplify", "equivalent", "variables", "viz")
@@ -44,26 +43,6 @@ class RequestError(TracegradError):
     of range."""
 
     kind = "request"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The limits of one request: the input's size, and the engine's limits (``Limits``) for
-    its run. ``max_dim`` bounds a numeric dimension (results are checked numerically at random
-    points, so a huge dimension would allocate huge arrays)."""
-
-    max_chars: int = 2000
-    max_variables: int = 40
-    max_dim: int = 1000
-    seconds: float = 5.0
-    enodes: int = 50_000
-    memory_mb: float = 512.0
-    iterations: int = 0  # 0: the engine's default
-
-    def limits(self) -> Limits:
-        """The engine limits of a request."""
-        return Limits(iterations=self.iterations, enodes=self.enodes, seconds=self.seconds,
-                      memory_mb=self.memory_mb)
 
 
 @lru_cache(maxsize=4)

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .api import EXAMPLES, OPERATIONS, Settings
+from .api import EXAMPLES, OPERATIONS
+from .settings import Settings
 from .workers import WorkerPool, error
 
 if TYPE_CHECKING:  # starlette is imported when an application is made, not with this module

@@ -1,5 +1,5 @@
 """A small pool of worker processes for the playground: each runs one request at a time under
-the request limits (:class:`rewrite.web.api.Settings`) and an address-space limit
+the request limits (:class:`rewrite.web.settings.Settings`) and an address-space limit
 (``RLIMIT_AS``); a request still running at its deadline has its worker killed and replaced,
 and a worker that dies (out of memory, a crash) is replaced too. Requests never share a
 process's state while they run, and one bad request cannot take the server down.
@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .api import Settings
+from .settings import Settings
 
 #: a warm-up request each worker runs before taking requests (compiles the rules)
 WARM_UP = ("gradient", {"expr": "tr(X'*A*X)", "wrt": "X", "shapes": {"X": [3, 2], "A": [3, 3]}})
