@@ -8,12 +8,13 @@
 A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
 of tests/test_completeness.py, its compact answers and its gradient through f(vec(X)) for each
 elementwise function f, the compact answers of tests/test_gradients.py, the ML-language
-gradients of tests/test_ml_language.py, and the
-Jacobians and compact second-order forms of tests/test_second_order.py) or a
-seeded fuzz sample (tests/fuzzgen.py) show it: a wrong, crashed or rejected result on a case the
-stock engine gets right, an answer printed otherwise than a test requires (the cases with a golden
-text), or a typed error there (a deleted rule shows as a construct the engine can no longer
-finish). Mutants:
+gradients of tests/test_ml_language.py, and the Jacobians and compact second-order forms of
+tests/test_second_order.py), the textbook identities that ``equivalent`` proves
+(tests/test_identities.py and the table of benchmarks/identities.py, with its near misses) or a
+seeded fuzz sample (tests/fuzzgen.py) show it: an identity no longer proved, a near miss proved,
+a wrong, crashed or rejected result on a case the stock engine gets right, an answer printed
+otherwise than a test requires (the cases with a golden text), or a typed error there (a deleted
+rule shows as a construct the engine can no longer finish). Mutants:
 
 * ``deleted``: the rule removed;
 * ``negated`` (rules of the ``differential`` and ``collect`` rulesets): its right-hand side
@@ -43,6 +44,7 @@ from test_completeness import CASES as CONSTRUCT_CASES  # noqa: E402
 from test_completeness import COMPACT, VEC_FUNCTIONS  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
 from test_gradients import COMPACT_OUTPUT  # noqa: E402
+from test_identities import IDENTITIES as TEST_IDENTITIES  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
 from test_second_order import A_OPTIMAL, JACOBIANS  # noqa: E402
@@ -138,6 +140,33 @@ def second_order_outcomes(engine: rw.Engine) -> list[str]:
     return out
 
 
+def identity_cases() -> tuple[list[tuple], list[tuple]]:
+    """(a, b, shapes) of the textbook identities that ``equivalent`` proves
+    (tests/test_identities.py and the table of benchmarks/identities.py), and of the near
+    misses of that table (false identities)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.identities import IDENTITIES as TABLE
+    from benchmarks.identities import NEAR_MISSES
+
+    true = [(a, b, sh) for _, a, b, sh in TEST_IDENTITIES]
+    true += [(r["lhs"], r["rhs"], r["shapes"]) for r in TABLE]
+    return true, [(r["lhs"], r["rhs"], r["shapes"]) for r in NEAR_MISSES]
+
+
+def identity_outcomes(engine: rw.Engine) -> list[str]:
+    """One outcome per identity of :func:`identity_cases` (proved or not), then one per near
+    miss (a proof of one is a FALSE CLAIM)."""
+    true, false = identity_cases()
+    out = []
+    for cases, claim in ((true, "proved"), (false, "FALSE CLAIM")):
+        for a, b, shapes in cases:
+            try:
+                out.append(claim if engine.equivalent(a, b, shapes) else "not proved")
+            except rw.TracegradError as e:
+                out.append(f"typed {e.kind}")
+    return out
+
+
 def public_outcomes(engine: rw.Engine) -> list[str]:
     """One outcome per targeted case: correct, WRONG or the typed error's kind."""
     import numpy as np
@@ -178,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     base_public = public_outcomes(rw.Engine(stock))
     base_second = second_order_outcomes(rw.Engine(stock))
     base_fuzz = run_sample(args.sample, args.seed, rw.Engine(stock), LIMITS)
+    base_ids = identity_outcomes(rw.Engine(stock))
     survivors: list[str] = []
     counts: Counter = Counter()
     for name, kind, lines in mutants(names):
@@ -195,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             where = [f"{label}: {o}" for label, o, b
                      in zip(labels, second_order_outcomes(engine), base_second, strict=True)
                      if b == "correct" and o != "correct"]
+        if not where:  # an identity no longer proved, or a near miss proved
+            true, false = identity_cases()
+            labels = [f"identity {a} = {b}" for a, b, _ in true] + [f"near miss {a} = {b}" for a, b, _ in false]
+            now = identity_outcomes(engine)
+            where = [f"{label}: {o}" for label, o, b in zip(labels, now, base_ids, strict=True)
+                     if o != b and (b == "proved" or o == "FALSE CLAIM")]
         if not where:
             fuzz = run_sample(args.sample, args.seed, engine, LIMITS)
             where = [f"fuzz: {o.kind}: {o.text[:60]}" for o, b in zip(fuzz, base_fuzz, strict=True)

@@ -149,8 +149,7 @@ COMPACT = [
     # half a trace written as the sum of a diagonal: sum(diag(E)) is tr(E) (sum-diagv), not
     # collected through diag as diag(0.5*ones(3))
     ("sum(diag(X*B))/2", "X", {"X": (3, 2), "B": (2, 3)}, "0.5*B'"),
-    # a scaled, masked least-squares penalty: the scalars pulled out of sum(...) (scale-sum) meet
-    # as c^2
+    # a scaled, masked least-squares penalty: the scalars of nested scalings meet as c^2
     ("fro2(c*(M .* X))", "X", {"M": (3, 2), "X": (3, 2), "c": ()}, "2*c^2*(M.^2 .* X)"),
 ]
 

@@ -156,6 +156,11 @@ JACOBIANS = [
     ("X'*A", "X", {"X": ("n", "p"), "A": ("n", "q")}, {}),
     ("inv(X)", "X", {"X": ("n", "n")}, {"spd": {"X"}}),
     ("X*X", "X", {"X": ("n", "n")}, {}),
+    # a negative matrix power: a Jacobian's objective is not tidied first, so d(X^-2) needs its
+    # own rule (d-mpow-neg)
+    ("X^(-2)", "X", {"X": ("n", "n")}, {"spd": {"X"}}),
+    # X^0 = I: its differential is 0 (d-mpow-zero)
+    ("X^0*A", "X", {"X": ("n", "n"), "A": ("n", "p")}, {}),
     ("(a'*x)*x", "x", {"a": ("n",), "x": ("n",)}, {}),
     ("tr(A*X)", "X", {"A": ("p", "n"), "X": ("n", "p")}, {}),
     ("X'*X", "X", {"X": ("n", "p")}, {}),
