@@ -437,8 +437,11 @@ class Pipeline:
                 out = s.extract(h)
             except EngineError:
                 return None
-            if trail is not None:
-                trail += from_trail(s.trail, "G", "G")
+            if trail is not None:  # a later round's input is the line before it, not read off
+                steps = from_trail(s.trail, "G", "G")
+                if trail and steps and steps[0].text == trail[-1].text:
+                    steps = steps[1:]
+                trail += steps
             return out, s.report(reason)
 
     # -- equivalence ----------------------------------------------------------------------
