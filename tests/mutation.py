@@ -10,11 +10,13 @@ of tests/test_completeness.py, its compact answers and its gradient through f(ve
 elementwise function f, the compact answers of tests/test_gradients.py, the ML-language
 gradients of tests/test_ml_language.py, and the Jacobians and compact second-order forms of
 tests/test_second_order.py), the textbook identities that ``equivalent`` proves
-(tests/test_identities.py and the table of benchmarks/identities.py, with its near misses) or a
-seeded fuzz sample (tests/fuzzgen.py) show it: an identity no longer proved, a near miss proved,
-a wrong, crashed or rejected result on a case the stock engine gets right, an answer printed
-otherwise than a test requires (the cases with a golden text), or a typed error there (a deleted
-rule shows as a construct the engine can no longer finish). Mutants:
+(tests/test_identities.py and the table of benchmarks/identities.py, with its near misses;
+``simplify(a - b)`` a zero for each of the former, and the simplifications
+tests/test_identities.py prints) or a seeded fuzz sample (tests/fuzzgen.py) show it: an identity
+no longer proved, a near miss proved, a wrong, crashed or rejected result on a case the stock
+engine gets right, an answer printed otherwise than a test requires (the cases with a golden
+text), or a typed error there (a deleted rule shows as a construct the engine can no longer
+finish). Mutants:
 
 * ``deleted``: the rule removed;
 * ``negated`` (rules of the ``differential`` and ``collect`` rulesets): its right-hand side
@@ -45,11 +47,14 @@ from test_completeness import COMPACT, VEC_FUNCTIONS  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
 from test_gradients import COMPACT_OUTPUT  # noqa: E402
 from test_identities import IDENTITIES as TEST_IDENTITIES  # noqa: E402
+from test_identities import SIMPLIFIED  # noqa: E402
+from test_ml_language import ANSWERS as ML_ANSWERS  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
 from test_second_order import A_OPTIMAL, JACOBIANS  # noqa: E402
 
 import rewrite as rw  # noqa: E402
+from rewrite.algebra import is_zero  # noqa: E402
 from rewrite.numeric import gradient_error  # noqa: E402
 from rewrite.stock import stock_ruleset  # noqa: E402
 from rewrite.verify import derivative_error  # noqa: E402
@@ -83,6 +88,9 @@ def targeted_cases() -> list[dict]:
               for e, w, s, gold in ML_GRADIENTS + COMPACT]
     cases += [{"id": f"vec-fn {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold,
                "positive": pos} for e, w, s, gold, pos in VEC_FUNCTIONS]
+    # the compact answers of ML objectives (tests/test_ml_language.py)
+    cases += [{"id": f"ml answer {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold}
+              for e, w, s, gold in ML_ANSWERS]
     # tests/test_gradients.py's compact answers, with the value constraints that test uses
     cases += [{"id": f"compact {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold,
                "spd": {"X"} if "det" in e else set(),
@@ -153,9 +161,18 @@ def identity_cases() -> tuple[list[tuple], list[tuple]]:
     return true, [(r["lhs"], r["rhs"], r["shapes"]) for r in NEAR_MISSES]
 
 
+def identity_labels() -> list[str]:
+    """What each outcome of :func:`identity_outcomes` is about."""
+    true, false = identity_cases()
+    return ([f"identity {a} = {b}" for a, b, _ in true] + [f"near miss {a} = {b}" for a, b, _ in false]
+            + [f"simplify(({a}) - ({b}))" for _, a, b, _ in TEST_IDENTITIES]
+            + [f"simplify({e})" for e, _ in SIMPLIFIED])
+
+
 def identity_outcomes(engine: rw.Engine) -> list[str]:
-    """One outcome per identity of :func:`identity_cases` (proved or not), then one per near
-    miss (a proof of one is a FALSE CLAIM)."""
+    """One outcome per identity of :func:`identity_cases` (proved or not), one per near miss
+    (a proof of one is a FALSE CLAIM), one per identity of tests/test_identities.py whether
+    ``simplify(a - b)`` is a zero, and one per simplification that test prints."""
     true, false = identity_cases()
     out = []
     for cases, claim in ((true, "proved"), (false, "FALSE CLAIM")):
@@ -164,6 +181,17 @@ def identity_outcomes(engine: rw.Engine) -> list[str]:
                 out.append(claim if engine.equivalent(a, b, shapes) else "not proved")
             except rw.TracegradError as e:
                 out.append(f"typed {e.kind}")
+    for _, a, b, shapes in TEST_IDENTITIES:
+        try:
+            out.append("zero" if is_zero(engine.simplify(f"({a}) - ({b})", shapes).term) else "not zero")
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
+    for expr, printed in SIMPLIFIED:
+        try:
+            got = str(engine.simplify(expr, {"A": ("n", "n"), "B": ("n", "n")}))
+            out.append("as printed" if got == printed else f"printed {got!r}, not {printed!r}")
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
     return out
 
 
@@ -226,11 +254,9 @@ def main(argv: list[str] | None = None) -> int:
                      in zip(labels, second_order_outcomes(engine), base_second, strict=True)
                      if b == "correct" and o != "correct"]
         if not where:  # an identity no longer proved, or a near miss proved
-            true, false = identity_cases()
-            labels = [f"identity {a} = {b}" for a, b, _ in true] + [f"near miss {a} = {b}" for a, b, _ in false]
             now = identity_outcomes(engine)
-            where = [f"{label}: {o}" for label, o, b in zip(labels, now, base_ids, strict=True)
-                     if o != b and (b == "proved" or o == "FALSE CLAIM")]
+            where = [f"{label}: {o}" for label, o, b in zip(identity_labels(), now, base_ids, strict=True)
+                     if o != b and (b in ("proved", "zero", "as printed") or o == "FALSE CLAIM")]
         if not where:
             fuzz = run_sample(args.sample, args.seed, engine, LIMITS)
             where = [f"fuzz: {o.kind}: {o.text[:60]}" for o, b in zip(fuzz, base_fuzz, strict=True)
