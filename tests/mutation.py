@@ -8,10 +8,10 @@
 A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
 of tests/test_completeness.py, its compact answers and its gradient through f(vec(X)) for each
 elementwise function f, the compact answers of tests/test_gradients.py, the ML-language
-gradients of tests/test_ml_language.py, and the Jacobians and compact second-order forms of
-tests/test_second_order.py), the textbook identities that ``equivalent`` proves
-(tests/test_identities.py and the table of benchmarks/identities.py, with its near misses;
-``simplify(a - b)`` a zero for each of the former, and the simplifications
+gradients and compact answers of tests/test_ml_language.py, and the Jacobians and compact
+second-order forms of tests/test_second_order.py), the textbook identities that ``equivalent``
+proves (tests/test_identities.py and the table of benchmarks/identities.py, with its near
+misses; ``simplify(a - b)`` a zero for each of the former, and the simplifications
 tests/test_identities.py prints) or a seeded fuzz sample (tests/fuzzgen.py) show it: an identity
 no longer proved, a near miss proved, a wrong, crashed or rejected result on a case the stock
 engine gets right, an answer printed otherwise than a test requires (the cases with a golden
