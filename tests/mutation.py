@@ -47,7 +47,7 @@ from test_completeness import COMPACT, VEC_FUNCTIONS  # noqa: E402
 from test_fuzz import run_sample  # noqa: E402
 from test_gradients import COMPACT_OUTPUT  # noqa: E402
 from test_identities import IDENTITIES as TEST_IDENTITIES  # noqa: E402
-from test_identities import SIMPLIFIED  # noqa: E402
+from test_identities import SIMPLIFIED, VEC_IDENTITIES  # noqa: E402
 from test_ml_language import ANSWERS as ML_ANSWERS  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
@@ -156,7 +156,7 @@ def identity_cases() -> tuple[list[tuple], list[tuple]]:
     from benchmarks.identities import IDENTITIES as TABLE
     from benchmarks.identities import NEAR_MISSES
 
-    true = [(a, b, sh) for _, a, b, sh in TEST_IDENTITIES]
+    true = [(a, b, sh) for _, a, b, sh in TEST_IDENTITIES + VEC_IDENTITIES]
     true += [(r["lhs"], r["rhs"], r["shapes"]) for r in TABLE]
     return true, [(r["lhs"], r["rhs"], r["shapes"]) for r in NEAR_MISSES]
 

@@ -140,6 +140,31 @@ def test_cli_prints_unknown_with_exit_code_3(capsys):
     assert capsys.readouterr().out.strip() == "true"
 
 
+#: f(vec(X)) = vec(f(X)) for each elementwise function of the stock registry: an elementwise
+#: function commutes with vec (each is its own copy of the trace rule vec-fn, rules/trace.rules)
+VEC_IDENTITIES = [(f"vec-{f}", f"{f}(vec(X))", f"vec({f}(X))", {"X": ("m", "n")})
+                  for f in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "sqrt", "abs",
+                            "sign", "step", "relu")]
+
+
+@pytest.mark.parametrize("name, a, b, shapes", VEC_IDENTITIES, ids=[v[0] for v in VEC_IDENTITIES])
+def test_elementwise_functions_commute_with_vec(name, a, b, shapes):
+    assert rw.equivalent(a, b, shapes).proved, name
+    X = np.random.default_rng(3).uniform(0.2, 2.0, size=(3, 2)) * np.array([[1, -1], [-1, 1], [1, 1]])
+    if name in ("vec-log", "vec-sqrt"):
+        X = np.abs(X)
+    ta, tb = (rw.Engine().term(e, {"X": (3, 2)}) for e in (a, b))
+    va, vb = evaluate(ta, {"X": X}), evaluate(tb, {"X": X})
+    assert va.shape == vb.shape == (6, 1) and np.allclose(va, vb), name
+
+
+def test_every_elementwise_function_commutes_with_vec():
+    from rewrite.stock import stock_ruleset
+
+    copies = {r.name for r in stock_ruleset().rules if r.name.startswith("vec-fn[")}
+    assert copies == {f"vec-fn[{n.removeprefix('vec-')}]" for n, *_ in VEC_IDENTITIES}
+
+
 #: (expr, what simplify prints for it), A and B n×n (tests/mutation.py checks these too)
 SIMPLIFIED = [
     ("tr(A + B) - tr(A)", "tr(B)"),
