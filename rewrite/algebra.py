@@ -356,6 +356,12 @@ def factor_common(t: Term) -> Term:
             out = Term("mul", (out, f), None, (out.shape[0], f.shape[1]))
         return out
 
+    def total(xs: list[Term]) -> Term:
+        out = xs[0]
+        for x in xs[1:]:
+            out = Term("add", (out, x), None, out.shape)
+        return out
+
     def gather(m: Term, last: bool) -> Term:
         terms = summands(m)
         chains = [chain(x) for x in terms]
@@ -374,16 +380,10 @@ def factor_common(t: Term) -> Term:
                 out.append(x)
                 continue
             done.update(group)
-            rest = [product(chains[j][:-1] if last else chains[j][1:]) for j in group]
-            inner = rest[0]
-            for r in rest[1:]:
-                inner = Term("add", (inner, r), None, inner.shape)
+            inner = total([product(chains[j][:-1] if last else chains[j][1:]) for j in group])
             f = c[-1] if last else c[0]
             out.append(Term("mul", (inner, f) if last else (f, inner), None, m.shape))
-        total = out[0]
-        for x in out[1:]:
-            total = Term("add", (total, x), None, m.shape)
-        return total
+        return total(out)
 
     def step(m: Term) -> Term:
         if m.op != "add":

@@ -127,18 +127,18 @@ def _factors(t: Term) -> list[Term]:
     return out
 
 
-def ones_text(d) -> str:
-    """A column of ``d`` ones in the language: ``ones(d)``; a dimension that is a product
-    (``n*p``, the rows of a Jacobian) has no name of its own, so its column of ones is the
-    Kronecker product of theirs.
+def dim_call(name: str, d) -> str:
+    """``ones(d)`` or ``eye(d)`` in the language; a dimension that is a product (``n*p``, the
+    rows of a Jacobian) has no name of its own, so its ones or identity is the Kronecker
+    product of its factors'.
 
-    >>> ones_text(3), ones_text("n*p")
-    ('ones(3)', 'kron(ones(n), ones(p))')
+    >>> dim_call("ones", 3), dim_call("ones", "n*p"), dim_call("eye", "n*p")
+    ('ones(3)', 'kron(ones(n), ones(p))', 'kron(eye(n), eye(p))')
     """
     parts = d.split("*") if isinstance(d, str) else [d]
-    out = f"ones({parts[0]})"
+    out = f"{name}({parts[0]})"
     for p in parts[1:]:
-        out = f"kron({out}, ones({p}))"
+        out = f"kron({out}, {name}({p}))"
     return out
 
 
@@ -151,10 +151,10 @@ def fill_text(m, n) -> str:
     if m == 1 and n == 1:
         return "1"
     if n == 1:
-        return ones_text(m)
+        return dim_call("ones", m)
     if m == 1:
-        return f"{ones_text(n)}'"
-    return f"{ones_text(m)}*{ones_text(n)}'"
+        return dim_call("ones", n) + "'"
+    return dim_call("ones", m) + "*" + dim_call("ones", n) + "'"
 
 
 def to_text(t: Term) -> str:
@@ -229,14 +229,8 @@ class _Text:
             return f"{self.go(t.args[0], 4)}{sym}{self.expo(self.bcast(t.args[1]))}", 4
         if op == "fn":
             return f"{t.attr}({self.go(t.args[0], 0)})", 5
-        if op == "ones":
-            return ones_text(t.attr[0]), 5
-        if op == "eye":  # eye(n*p) is kron(eye(n), eye(p)): a product has no name of its own
-            parts = t.attr[0].split("*") if isinstance(t.attr[0], str) else [t.attr[0]]
-            out = f"eye({parts[0]})"
-            for q in parts[1:]:
-                out = f"kron({out}, eye({q}))"
-            return out, 5
+        if op in ("eye", "ones"):
+            return dim_call(op, t.attr[0]), 5
         if op == "fill":
             s = fill_text(*t.attr)
             return s, (5 if "*" not in s and "'" not in s else (4 if "*" not in s else 2))
