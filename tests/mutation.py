@@ -11,8 +11,9 @@ elementwise function f, the compact answers of tests/test_gradients.py, the ML-l
 gradients and compact answers of tests/test_ml_language.py, and the Jacobians and compact
 second-order forms of tests/test_second_order.py), the textbook identities that ``equivalent``
 proves (tests/test_identities.py and the table of benchmarks/identities.py, with its near
-misses; ``simplify(a - b)`` a zero for each of the former, and the simplifications
-tests/test_identities.py prints) or a seeded fuzz sample (tests/fuzzgen.py) show it: an identity
+misses; ``simplify(a - b)`` a zero for each of the former, the simplifications
+tests/test_identities.py prints, and the printed results and identities of
+tests/test_rule_effects.py) or a seeded fuzz sample (tests/fuzzgen.py) show it: an identity
 no longer proved, a near miss proved, a wrong, crashed or rejected result on a case the stock
 engine gets right, an answer printed otherwise than a test requires (the cases with a golden
 text), or a typed error there (a deleted rule shows as a construct the engine can no longer
@@ -51,6 +52,11 @@ from test_identities import SIMPLIFIED, VEC_IDENTITIES  # noqa: E402
 from test_ml_language import ANSWERS as ML_ANSWERS  # noqa: E402
 from test_ml_language import GRADIENTS as ML_GRADIENTS  # noqa: E402
 from test_mutants import replace_rule  # noqa: E402
+from test_rule_effects import GRADIENTS as EFFECT_GRADIENTS  # noqa: E402
+from test_rule_effects import PROVED as EFFECT_PROVED  # noqa: E402
+from test_rule_effects import SIMPLIFY as EFFECT_SIMPLIFY  # noqa: E402
+from test_rule_effects import TIDY as EFFECT_TIDY  # noqa: E402
+from test_rule_effects import tidied  # noqa: E402
 from test_second_order import A_OPTIMAL, JACOBIANS  # noqa: E402
 
 import rewrite as rw  # noqa: E402
@@ -95,6 +101,9 @@ def targeted_cases() -> list[dict]:
     cases += [{"id": f"compact {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold,
                "spd": {"X"} if "det" in e else set(),
                "positive": {"M", "W", "H"} if "log(M" in e else set()} for e, w, s, gold in COMPACT_OUTPUT]
+    # tests/test_rule_effects.py: gradients printed as a rule makes them
+    cases += [{"id": f"{r}: {e} / {w}", "expr": e, "wrt": w, "shapes": s, "golden": gold}
+              for r, e, w, s, gold in EFFECT_GRADIENTS]
     return cases
 
 
@@ -166,7 +175,10 @@ def identity_labels() -> list[str]:
     true, false = identity_cases()
     return ([f"identity {a} = {b}" for a, b, _ in true] + [f"near miss {a} = {b}" for a, b, _ in false]
             + [f"simplify(({a}) - ({b}))" for _, a, b, _ in TEST_IDENTITIES]
-            + [f"simplify({e})" for e, _ in SIMPLIFIED])
+            + [f"simplify({e})" for e, _ in SIMPLIFIED]
+            + [f"{r}: simplify({e})" for r, e, _, _ in EFFECT_SIMPLIFY]
+            + [f"{r}: tidy({e})" for r, e, _, _ in EFFECT_TIDY]
+            + [f"{r}: identity {a} = {b}" for r, a, b, _ in EFFECT_PROVED])
 
 
 def identity_outcomes(engine: rw.Engine) -> list[str]:
@@ -190,6 +202,20 @@ def identity_outcomes(engine: rw.Engine) -> list[str]:
         try:
             got = str(engine.simplify(expr, {"A": ("n", "n"), "B": ("n", "n")}))
             out.append("as printed" if got == printed else f"printed {got!r}, not {printed!r}")
+        except rw.TracegradError as e:
+            out.append(f"typed {e.kind}")
+    # tests/test_rule_effects.py: what simplify prints, what tidy leaves, what is proved
+    for table, run in ((EFFECT_SIMPLIFY, lambda e, sh: str(engine.simplify(e, sh))),
+                       (EFFECT_TIDY, lambda e, sh: tidied(engine, e, sh))):
+        for _, expr, shapes, printed in table:
+            try:
+                got = run(expr, shapes)
+                out.append("as printed" if got == printed else f"printed {got!r}, not {printed!r}")
+            except rw.TracegradError as e:
+                out.append(f"typed {e.kind}")
+    for _, a, b, shapes in EFFECT_PROVED:
+        try:
+            out.append("proved" if engine.equivalent(a, b, shapes) else "not proved")
         except rw.TracegradError as e:
             out.append(f"typed {e.kind}")
     return out
