@@ -8,8 +8,9 @@
 A mutant is *caught* when the targeted cases (the public gradient cases, the per-construct cases
 of tests/test_completeness.py, its compact answers and its gradient through f(vec(X)) for each
 elementwise function f, the compact answers of tests/test_gradients.py, the ML-language
-gradients and compact answers of tests/test_ml_language.py, and the Jacobians and compact
-second-order forms of tests/test_second_order.py), the textbook identities that ``equivalent``
+gradients and compact answers of tests/test_ml_language.py, the gradients of
+tests/test_rule_effects.py, and the Jacobians and compact second-order forms of
+tests/test_second_order.py), the textbook identities that ``equivalent``
 proves (tests/test_identities.py and the table of benchmarks/identities.py, with its near
 misses; ``simplify(a - b)`` a zero for each of the former, the simplifications
 tests/test_identities.py prints, and the printed results and identities of
@@ -26,9 +27,9 @@ finish). Mutants:
   mutant is the rule itself).
 
 A survivor is a rule whose loss no check notices: either the rule is redundant (another rule
-covers its cases: say so in its comment) or a test is missing. Deleting a rule of ``tidy`` or
-``simplify`` usually only makes results less tidy, which these checks do not see; the printed
-table says which. The command prints one line per mutant and the survivor count, and exits 0.
+covers its cases: delete it and say in its file which rule covers them) or a test is missing
+(for a rule that only makes results tidier, an entry of tests/test_rule_effects.py whose printed
+result needs it). The command prints one line per mutant and the survivor count, and exits 0.
 """
 
 from __future__ import annotations

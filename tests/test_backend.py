@@ -48,7 +48,13 @@ def test_a_program_compiles_only_its_phases_and_the_analyses_they_test():
     assert names(polish) < names(full)
     # neither tidy nor simplify tests const/free/varying: only the typing rules are loaded
     assert "(isconst e)" in full.text and "(isconst e)" not in polish.text
-    assert polish.analyses == set() and full.analyses == {"const", "free", "varying"}
+    assert polish.analyses == set() and full.analyses == {"const", "free"}
+    # no stock rule tests varying(A); a rule file's rule that does brings that analysis in
+    from rewrite.rulefile import load_text
+
+    mine = load_text("ruleset linear\nd-sum-tr : d(sum(A)) => d(tr(ones(m)'*A*ones(n)))"
+                     "   if shape(A, m, n), varying(A)\n", "mine.rules", rs.copy())
+    assert Program(mine).analyses == {"const", "free", "varying"}
     with Session(polish, Limits()) as s, pytest.raises(EngineError, match="not compiled"):
         run_phase(s, "expand")
     eng = default_engine()

@@ -69,10 +69,10 @@ def helper_plan(rs: RuleSet, phases: Iterable[str] = PHASES,
 
     >>> from rewrite.stock import stock_ruleset
     >>> plan = helper_plan(stock_ruleset(), ("expand", "collect", "close", "simplify"))
-    >>> plan["collect"], plan["close"]  # collect and jacobian test free, trace varying
-    (((), ('free',)), ((), ('varying',)))
-    >>> plan["expand"], plan["simplify"]
-    (((), ('const', 'free', 'varying')), ((), ()))
+    >>> plan["collect"], plan["close"]  # collect and jacobian test free, close nothing
+    (((), ('free',)), ((), ()))
+    >>> plan["expand"], plan["simplify"]  # expand replaces: every analysis the program has
+    (((), ('const', 'free')), ((), ()))
     """
     def kinds(names: list[str]) -> tuple[str, ...]:
         used = {c.kind for r in rs.rules if r.ruleset in names for c in r.conditions}
