@@ -106,6 +106,18 @@ GRADIENTS = [
      "1.5*M'*softmax(1.5*M*x)"),
     ("s-scale-hadr", "norm2(vec(X .* X + 1))", "X", {"X": ("n", "p")},
      "2*(X .* (X.^2 + 1)) ./ norm2(vec(X.^2 + 1))"),
+    ("tidy-one-r", "abs(1 ./ (x'*X'*X*x + 1))", "X", {"X": ("n", "p"), "x": ("p",)},
+     "-2*X*x*(sign(1 ./ (x'*X'*X*x + 1)) ./ (x'*X'*X*x + 1)^2)*x'"),
+    ("s-num-out", "logdet((1.5*(c*X*a'))'*(1.5*(c*X*a')) + eye(n))", "X",
+     {"X": (), "c": ("m",), "a": ("n",)}, "4.5*sum(X*inv(2.25*X^2*a*c'*c*a' + eye(n))' .* (a*c'*c*a'))"),
+    ("s-t-inv", "det(kron(ones(m)*ones(n)', a'*X*b)'*kron(ones(m)*ones(n)', a'*X*b) + eye(n))^2", "X",
+     {"X": ("p", "q"), "a": ("p",), "b": ("q",)},
+     "2*a*sum(2*(a'*X*b)*det((a'*X*b)^2*(ones(n)*ones(m)')*(ones(m)*ones(n)') + eye(n))^2"
+     "*(inv((a'*X*b)^2*(ones(n)*ones(m)')*(ones(m)*ones(n)') + eye(n))' .* "
+     "(ones(n)*ones(m)'*(ones(m)*ones(n)'))))*b'"),
+    ("s-num-first", "fro2(tr(c*A)*(b - M*X*x))", "X",
+     {"A": ("m", "m"), "c": (), "b": ("m",), "M": ("m", "n"), "X": ("n", "p"), "x": ("p",)},
+     "-2*tr(c*A)^2*M'*(b - M*X*x)*x'"),
     # X a row; the names put the cancelling terms apart in the canonical order of the sum
     ("id-s-zero-l", "tr(W*(step(a*X*C)*(v*X*P - (v*X*P - u*X*Q))))", "X",
      {"X": (1, "n"), "W": ("p", "p"), "a": ("p",), "C": ("n", "n"), "u": ("n",), "v": ("n",),
