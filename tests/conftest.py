@@ -222,9 +222,10 @@ def check_derivative(d, golden=None, seeds=(0, 1), spd=(), positive=(), tol=1e-6
                               tol=tol)
 
 
-def check_same_value(a, b, shapes: dict, seed: int = 0, spd=(), tol=1e-9):
+def check_same_value(a, b, shapes: dict, seed: int = 0, spd=(), tol=1e-9, positive=()):
     """Expressions (text or rw.Expr) ``a`` and ``b`` have the same shape and value at a random
-    point (symbolic sizes distinct), e.g. an input and its simplification."""
+    point (symbolic sizes distinct; ``spd`` names symmetric positive definite matrices,
+    ``positive`` entrywise positive ones), e.g. an input and its simplification."""
     import rewrite as rw
 
     ta = rw.parse(a, shapes).term if isinstance(a, str) else a.term
@@ -233,7 +234,7 @@ def check_same_value(a, b, shapes: dict, seed: int = 0, spd=(), tol=1e-9):
     rng = np.random.default_rng(seed)
     both = make("add", make("sum", ta), make("sum", tb))
     dims = instantiate_dims(both, rng)
-    env = random_point(both, rng, dims, spd=set(spd))
+    env = random_point(both, rng, dims, spd=set(spd), positive=set(positive))
     va, vb = evaluate(ta, env, _registry(), dims), evaluate(tb, env, _registry(), dims)
     assert va.shape == vb.shape == concrete(ta.shape, dims)
     assert relative_error(va, vb) < tol, f"{a} and {b} differ at {dims}"

@@ -160,15 +160,25 @@ def second_order_outcomes(engine: rw.Engine) -> list[str]:
 
 def identity_cases() -> tuple[list[tuple], list[tuple]]:
     """(a, b, shapes) of the textbook identities that ``equivalent`` proves
-    (tests/test_identities.py and the table of benchmarks/identities.py), and of the near
-    misses of that table (false identities)."""
+    (tests/test_identities.py, tests/test_rule_effects.py and the table of
+    benchmarks/identities.py), and of the near misses of that table (false identities)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benchmarks.identities import IDENTITIES as TABLE
     from benchmarks.identities import NEAR_MISSES
 
-    true = [(a, b, sh) for _, a, b, sh in TEST_IDENTITIES + VEC_IDENTITIES]
+    true = [(a, b, sh) for _, a, b, sh in TEST_IDENTITIES + VEC_IDENTITIES + EFFECT_PROVED]
     true += [(r["lhs"], r["rhs"], r["shapes"]) for r in TABLE]
     return true, [(r["lhs"], r["rhs"], r["shapes"]) for r in NEAR_MISSES]
+
+
+def printed_cases() -> list[tuple[str, str, str, dict, str]]:
+    """(label, how, expr, shapes, printed): the simplifications tests/test_identities.py and
+    tests/test_rule_effects.py print (``how`` "simplify"), and what tidy alone leaves in the
+    latter ("tidy")."""
+    square = {"A": ("n", "n"), "B": ("n", "n")}
+    return ([(f"simplify({e})", "simplify", e, square, p) for e, p in SIMPLIFIED]
+            + [(f"{r}: simplify({e})", "simplify", e, sh, p) for r, e, sh, p in EFFECT_SIMPLIFY]
+            + [(f"{r}: tidy({e})", "tidy", e, sh, p) for r, e, sh, p in EFFECT_TIDY])
 
 
 def identity_labels() -> list[str]:
@@ -176,16 +186,13 @@ def identity_labels() -> list[str]:
     true, false = identity_cases()
     return ([f"identity {a} = {b}" for a, b, _ in true] + [f"near miss {a} = {b}" for a, b, _ in false]
             + [f"simplify(({a}) - ({b}))" for _, a, b, _ in TEST_IDENTITIES]
-            + [f"simplify({e})" for e, _ in SIMPLIFIED]
-            + [f"{r}: simplify({e})" for r, e, _, _ in EFFECT_SIMPLIFY]
-            + [f"{r}: tidy({e})" for r, e, _, _ in EFFECT_TIDY]
-            + [f"{r}: identity {a} = {b}" for r, a, b, _ in EFFECT_PROVED])
+            + [label for label, *_ in printed_cases()])
 
 
 def identity_outcomes(engine: rw.Engine) -> list[str]:
     """One outcome per identity of :func:`identity_cases` (proved or not), one per near miss
     (a proof of one is a FALSE CLAIM), one per identity of tests/test_identities.py whether
-    ``simplify(a - b)`` is a zero, and one per simplification that test prints."""
+    ``simplify(a - b)`` is a zero, and one per printed result of :func:`printed_cases`."""
     true, false = identity_cases()
     out = []
     for cases, claim in ((true, "proved"), (false, "FALSE CLAIM")):
@@ -199,24 +206,10 @@ def identity_outcomes(engine: rw.Engine) -> list[str]:
             out.append("zero" if is_zero(engine.simplify(f"({a}) - ({b})", shapes).term) else "not zero")
         except rw.TracegradError as e:
             out.append(f"typed {e.kind}")
-    for expr, printed in SIMPLIFIED:
+    for _, how, expr, shapes, printed in printed_cases():
         try:
-            got = str(engine.simplify(expr, {"A": ("n", "n"), "B": ("n", "n")}))
+            got = str(engine.simplify(expr, shapes)) if how == "simplify" else tidied(engine, expr, shapes)
             out.append("as printed" if got == printed else f"printed {got!r}, not {printed!r}")
-        except rw.TracegradError as e:
-            out.append(f"typed {e.kind}")
-    # tests/test_rule_effects.py: what simplify prints, what tidy leaves, what is proved
-    for table, run in ((EFFECT_SIMPLIFY, lambda e, sh: str(engine.simplify(e, sh))),
-                       (EFFECT_TIDY, lambda e, sh: tidied(engine, e, sh))):
-        for _, expr, shapes, printed in table:
-            try:
-                got = run(expr, shapes)
-                out.append("as printed" if got == printed else f"printed {got!r}, not {printed!r}")
-            except rw.TracegradError as e:
-                out.append(f"typed {e.kind}")
-    for _, a, b, shapes in EFFECT_PROVED:
-        try:
-            out.append("proved" if engine.equivalent(a, b, shapes) else "not proved")
         except rw.TracegradError as e:
             out.append(f"typed {e.kind}")
     return out
@@ -263,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     base_second = second_order_outcomes(rw.Engine(stock))
     base_fuzz = run_sample(args.sample, args.seed, rw.Engine(stock), LIMITS)
     base_ids = identity_outcomes(rw.Engine(stock))
+    id_labels = identity_labels()
     survivors: list[str] = []
     counts: Counter = Counter()
     for name, kind, lines in mutants(names):
@@ -282,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                      if b == "correct" and o != "correct"]
         if not where:  # an identity no longer proved, or a near miss proved
             now = identity_outcomes(engine)
-            where = [f"{label}: {o}" for label, o, b in zip(identity_labels(), now, base_ids, strict=True)
+            where = [f"{label}: {o}" for label, o, b in zip(id_labels, now, base_ids, strict=True)
                      if o != b and (b in ("proved", "zero", "as printed") or o == "FALSE CLAIM")]
         if not where:
             fuzz = run_sample(args.sample, args.seed, engine, LIMITS)

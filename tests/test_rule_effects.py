@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import check_same_value
 
 import rewrite as rw
-from rewrite.numeric import (
-    evaluate,
-    gradient_error,
-    instantiate_dims,
-    random_point,
-    relative_error,
-)
+from rewrite.numeric import gradient_error
 from rewrite.printing import to_text
 from rewrite.stock import stock_ruleset
-from rewrite.terms import make
 
 MN = {"A": ("m", "n")}
 AB = {"A": ("m", "n"), "B": ("m", "n")}
@@ -163,20 +157,11 @@ def tidied(engine: rw.Engine, expr: str, shapes: dict) -> str:
                                                   main=("tidy",))[0])
 
 
-def same_value(a: str, b: str, shapes: dict, seed: int = 0) -> None:
-    """``a`` and ``b`` have the same shape and value at a random point (square matrices
-    symmetric positive definite, others entrywise positive: where every function of the
-    tables is defined)."""
-    ta, tb = rw.parse(a, shapes).term, rw.parse(b, shapes).term
-    assert ta.shape == tb.shape, (a, b)
-    rng = np.random.default_rng(seed)
-    both = make("add", make("sum", ta), make("sum", tb))
-    dims = instantiate_dims(both, rng)
+def same_value(a: str, b: str, shapes: dict) -> None:
+    """``a`` and ``b`` have the same value at a random point where every function of the tables
+    is defined: square matrices symmetric positive definite, the others entrywise positive."""
     square = {v for v, sh in shapes.items() if len(sh) == 2 and sh[0] == sh[1]}
-    env = random_point(both, rng, dims, spd=square, positive=set(shapes) - square)
-    va, vb = evaluate(ta, env, None, dims), evaluate(tb, env, None, dims)
-    assert va.shape == vb.shape and np.all(np.isfinite(va)), (a, b)
-    assert relative_error(va, vb) < 1e-9, f"{a} and {b} differ at {dims}"
+    check_same_value(a, b, shapes, spd=square, positive=set(shapes) - square)
 
 
 @pytest.mark.parametrize("rule, expr, shapes, printed", SIMPLIFY, ids=[r[0] for r in SIMPLIFY])
