@@ -36,6 +36,7 @@ import math
 from pathlib import Path
 
 from rewrite.numeric import constraints_from_assumptions
+from rewrite.report import TIMING_KINDS
 
 from .common import (
     PUBLIC_CASES,
@@ -297,7 +298,12 @@ def worker(payload: dict) -> None:
         result: dict = {}
 
         def once(case=case, result=result):
-            result["g"] = rw.gradient(case["expr"], case["wrt"], case["shapes"])
+            t = time.perf_counter()
+            g = result["g"] = rw.gradient(case["expr"], case["wrt"], case["shapes"])
+            wall = 1000 * (time.perf_counter() - t)
+            split = {k: 1000 * v for k, v in g.report.timings.items()}
+            result.setdefault("splits", []).append(
+                {**split, "python": wall - sum(split.values()), "wall": wall})
 
         try:
             times = time_call(once, payload["repeats"], budget=payload["budget"])
@@ -305,6 +311,9 @@ def worker(payload: dict) -> None:
             r = g.report
             row.update(ms=1000 * median(times), ms_min=1000 * min(times), runs=len(times),
                        stop=r.stop_reason, iterations=r.iterations, eclasses=r.eclasses, enodes=r.enodes)
+            # where the time went (median per kind over the runs): inside egglog, and Python
+            splits = result["splits"]
+            row["split_ms"] = {k: median([sp[k] for sp in splits]) for k in splits[0]}
             # A phase (e.g. the bounded simplification of G) that stopped on a limit is shown too.
             hit = [f"{ph['phase']}:{ph['stop_reason']}" for ph in r.phases
                    if str(ph["stop_reason"]) in LIMIT_STOPS]
@@ -435,6 +444,15 @@ def summary(data: dict) -> dict:
         s["public_max_ms"] = max(pub)
         s["public_n"] = len(pub)
     s["public_failed"] = [r["id"] for r in fam.get("public", []) if r.get("error")]
+    splits = [r["split_ms"] for r in fam.get("public", []) if r.get("split_ms") and not r.get("error")]
+    if splits:
+        kinds = [*TIMING_KINDS, "python"]
+        for sp in splits:
+            sp["egglog"] = sum(sp.get(k, 0.0) for k in TIMING_KINDS)
+        s["public_split"] = {
+            "median_ms": {k: median([sp.get(k, 0.0) for sp in splits]) for k in [*kinds, "egglog", "wall"]},
+            "share": {k: sum(sp.get(k, 0.0) for sp in splits) / sum(sp["wall"] for sp in splits)
+                      for k in [*kinds, "egglog"]}}
     first = (data.get("startup") or {}).get("public")
     if first:
         s["startup_ms"], s["startup_mb"] = first["ms"], first["peak_mb"]

@@ -6,7 +6,7 @@ objects: a :class:`~rewrite.expr.Gradient`, a :class:`~rewrite.second_order.Deri
 
 >>> eng = Engine()
 >>> str(eng.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")}))
-"(A' + A)*X"
+"(A + A')*X"
 """
 
 from __future__ import annotations

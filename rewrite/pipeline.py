@@ -10,7 +10,7 @@ A :class:`Pipeline` holds a rule set and its compiled programs (one per set of p
 >>> p = Pipeline(stock_ruleset())
 >>> f = parse("tr(X'*A*X)", {"X": (3, 2), "A": (3, 3)})
 >>> to_text(p.gradient(f, "X").term)
-"(A' + A)*X"
+"(A + A')*X"
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ def simplify_limits(phase: str) -> Limits:
 
 #: the phase name a derivation's steps give the normal forms applied outside the rules
 NORMAL_FORMS_PHASE = "normal forms"
-#: those normal forms, in the order applied, by the names the steps give them
+#: the name the steps give the identities removed before a simplification round
+#: (:func:`rewrite.algebra.strip_identities`)
+IDENTITIES_REMOVED = "identities removed"
+#: the normal forms applied after a round, in the order applied, by the names the steps give them
 NORMAL_FORMS = ("symmetric transposes", "scalars gathered", "elementwise monomials", "zeros",
                 "common factors")
 
@@ -187,7 +190,7 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
     tidy rules left f's class with nothing to extract (overlapping rules, as in
     ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
-    h = s.add(f, varying={wrt})
+    h = s.add(f, varying={wrt}, reuse=True)  # the request grad(d(f), d(X)) refers to it
     if watch:
         s.watch("f", h)
     before = sum(s.matches.values())
@@ -394,23 +397,27 @@ class Pipeline:
         """One bounded tidy + simplify (the ``main`` phases) of ``canonical_sum(t)`` in a fresh
         e-graph.
 
-        Tidy replaces what it matches, which keeps the e-graph small; but replacing rules that
-        overlap (``1*A``, ``(A*B)'``, ``(c*A)'``) can leave a class with nothing to extract.
-        Then the round is run on ``t`` without the identities that such overlaps come from
-        (:func:`~rewrite.algebra.strip_identities`: ``X''``, ``1*eye(n)*A``), and if that is
-        not enough, ``t`` is tidied with tidy only adding (always extractable; simplification is
-        not run on such an e-graph, where every replaced form stays and feeds the equations),
-        and the round is run again on the tidied term.
+        The round starts from ``t`` without the identities a derivation leaves behind
+        (:func:`~rewrite.algebra.strip_identities`: ``X''``, ``1*eye(n)*A``, ``A .* 1``): tidy
+        would remove them too, but replacing rules that overlap on them (``1*A``, ``(A*B)'``,
+        ``(c*A)'``) can leave a class with nothing to extract, and each costs the e-graph rule
+        runs. If the result's class still has nothing to extract, the term is tidied with tidy
+        only adding (always extractable; simplification is not run on such an e-graph, where
+        every replaced form stays and feeds the equations), and the round is run again on the
+        tidied term.
         """
         phases = (*extra_phases, *main)
+        stripped = strip_identities(t)
+        if trail is not None and stripped != t:
+            before = Step("G", canonical_sum(t), "read off")
+            if not trail or trail[-1].text != before.text:
+                trail.append(before)
+            trail.append(Step("G", canonical_sum(stripped), NORMAL_FORMS_PHASE,
+                              (IDENTITIES_REMOVED,)))
+        t = stripped
         out = self.run_round(t, phases, SUBSUMING_PHASES, trail)
         if out is not None:
             return out
-        stripped = strip_identities(t)
-        if stripped != t:
-            out = self.run_round(stripped, phases, SUBSUMING_PHASES, trail)
-            if out is not None:
-                return out
         tidied = self.run_round(t, ("tidy",), ("expand",), trail)
         if tidied is None:  # not expected: an adding tidy leaves every class extractable
             return t, Report(StopReason.UNEXTRACTABLE, 0, 0, 0, 0.0, {}, [], [])

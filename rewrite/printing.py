@@ -245,10 +245,17 @@ class _Text:
 
     def summands(self, t: Term) -> list[Term]:
         """The summands of ``t`` as printed: fills as scalars (:meth:`bcast_all`), and one that
-        does not start with a minus first (``a - b`` rather than ``-b + a``)."""
+        does not start with a minus first (``a - b`` rather than ``-b + a``; ``1 - A`` rather
+        than ``-A + 1``, the text keeping an operand of the sum's shape).
+
+        >>> from rewrite.parse import parse
+        >>> sh = {"A": (2, 3), "t": ()}
+        >>> [to_text(parse(e, sh)) for e in ("-A + t", "-A + ones(2)*ones(3)'", "-t + t")]
+        ['t - A', '1 - A', 't - t']
+        """
         terms = self.bcast_all(summands(t), t.shape)
         first = next((i for i, x in enumerate(terms) if not _leads_with_minus(x)), 0)
-        if first and terms[first].shape == terms[0].shape:
+        if first and (terms[first].shape == terms[0].shape or terms[0].shape == t.shape):
             terms.insert(0, terms.pop(first))
         return terms
 

@@ -165,9 +165,18 @@ class IterationRecord(TypedDict):
     merged: NotRequired[int | None]
 
 
+#: where a run's time inside the e-graph engine goes (:attr:`Report.timings`): restoring the
+#: loaded rules' checkpoint for a session and discarding the session's e-graph, inserting terms,
+#: running rules (with the e-node count that follows every step), and reading results
+#: (extraction, the goal test, sizes)
+TIMING_KINDS = ("checkpoint", "insert", "rules", "read")
+
+
 @dataclass
 class Report:
-    """What a run did: why it stopped, how far it went, which rules fired."""
+    """What a run did: why it stopped, how far it went, which rules fired; ``timings`` are the
+    seconds spent inside the e-graph engine by kind (:data:`TIMING_KINDS`; the rest of a call's
+    time is Python)."""
 
     stop_reason: StopReason | str
     iterations: int
@@ -177,6 +186,7 @@ class Report:
     matches: dict[str, int] = field(default_factory=dict)
     phases: list[PhaseRecord] = field(default_factory=list)
     history: list[IterationRecord] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -188,7 +198,8 @@ class Report:
         }
 
     def absorb(self, more: Report) -> Report:
-        """Add a later run's time, phases, history and matches to this report; returns it.
+        """Add a later run's time, phases, history, matches and timings to this report; returns
+        it.
 
         >>> a = Report("saturated", 2, 5, 9, 0.5, {"r": 1})
         >>> a.absorb(Report("saturated", 1, 3, 4, 0.25, {"r": 2, "s": 1})).matches
@@ -201,6 +212,8 @@ class Report:
         self.history += more.history
         for k, v in more.matches.items():
             self.matches[k] = self.matches.get(k, 0) + v
+        for k, v in more.timings.items():
+            self.timings[k] = self.timings.get(k, 0.0) + v
         return self
 
     def fired(self) -> dict[str, int]:

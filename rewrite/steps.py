@@ -17,7 +17,7 @@ that iteration are named instead.
  5  df = tr(0*A*X + A*dX)  d-const
  6  df = tr(A*dX)          canonical form: adj-add, adj-zero, adj-mul-l, adj-tr, grad-adj
  7  G  = A'*eye(2)         read off
- 8  G  = A'                tidy: tidy-scale-eye-r
+ 8  G  = A'                normal forms: identities removed
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ the e-graph backend (constructor names and typing) and the numeric evaluator.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -206,12 +207,15 @@ def var_shapes(t: Term) -> dict[str, tuple]:
     return out
 
 
-def post_order(t: Term) -> list[Term]:
+def post_order(t: Term, stop: Container[Term] = ()) -> list[Term]:
     """The distinct subterms of ``t``, each after its arguments (no recursion, so deep terms
-    are fine).
+    are fine); a subterm in ``stop`` is listed without its arguments.
 
-    >>> [str(n.op) for n in post_order(make("t", make("t", var("A", (2, 3)))))]
+    >>> a = make("t", var("A", (2, 3)))
+    >>> [str(n.op) for n in post_order(make("t", a))]
     ['var', 't', 't']
+    >>> [str(n.op) for n in post_order(make("t", a), stop={a})]
+    ['t', 't']
     """
     order, seen, todo = [], set(), [(t, False)]
     while todo:
@@ -221,7 +225,8 @@ def post_order(t: Term) -> list[Term]:
         elif n not in seen:
             seen.add(n)
             todo.append((n, True))
-            todo.extend((a, False) for a in reversed(n.args))
+            if n not in stop:
+                todo.extend((a, False) for a in reversed(n.args))
     return order
 
 

@@ -43,12 +43,18 @@ def test_quick_part_a_writes_table_json_and_markdown(tmp_path, capsys):
         assert not derivation.stopped_on_limit(r)
         assert r["fd_err"] < 1e-6  # the benchmark measured correct derivations
         assert r["peak_mb"] >= 0
+        sp = r["split_ms"]  # where the time went: egglog by kind, the rest Python
+        assert set(sp) == {"checkpoint", "insert", "rules", "read", "python", "wall"}
+        assert all(sp[k] > 0 for k in ("checkpoint", "insert", "rules", "read", "wall"))
+        assert sum(sp[k] for k in ("checkpoint", "insert", "rules", "read")) < sp["wall"]
     text = md.read_text()
     assert f"Commit measured: `{data['commit']}` (parts a)." in text
     assert "## Machine" in text and "## a. Derivation latency" in text and "cookbook-2.1.1-eq46-AXB" in text
     assert "| median derivation ≤ 10 ms on the public cases |" in text
     assert "## Caches" in text and "TRACEGRAD_CACHE=0" in text
     assert "* tanh network: no fitted exponent" in text
+    assert "| over the public cases | checkpoint | insert terms | run rules |" in text
+    assert "egglog alone takes a median" in text
     cold = data["cold_start"]  # whole processes, by where they find the stock rules
     assert set(cold) == {"files", "cache", "first"}
     assert all(v["ms"] > 0 and v["peak_mb"] > 0 for v in cold.values())

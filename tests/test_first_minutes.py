@@ -128,7 +128,7 @@ def test_check_says_which_domain_option_helps(argv, hint, fixed, capsys):
 
 def test_short_reprs():
     g = rw.gradient("tr(X'*A*X)", "X", {"X": ("n", "k"), "A": ("n", "n")})
-    assert repr(g).startswith("Gradient(\"(A' + A)*X\", wrt=X, stop=goal, ")
+    assert repr(g).startswith("Gradient(\"(A + A')*X\", wrt=X, stop=goal, ")
     assert repr(g).endswith(" ms)") and "Report" not in repr(g)
     assert g.report.stop_reason == "goal"
     h = rw.hessian("x'*A*x", "x", {"x": ("n",), "A": ("n", "n")})

@@ -101,9 +101,9 @@ def test_gradient_extras(client):
     status, body = post(client, "gradient", {"expr": "tr(X'*A*X)", "wrt": "X", "shapes": {
         "X": ["n", "k"], "A": ["n", "n"]}, "steps": True, "code": True, "display": True, "check": True})
     assert status == 200, body
-    assert body["gradient"] == "(A' + A)*X" and body["shape"] == ["n", "k"]
+    assert body["gradient"] == "(A + A')*X" and body["shape"] == ["n", "k"]
     assert body["steps"][0] == {"quantity": "f", "expr": "tr(X'*A*X)", "phase": "input", "rules": []}
-    assert body["steps"][-1]["quantity"] == "G" and body["steps"][-1]["expr"] == "(A' + A)*X"
+    assert body["steps"][-1]["quantity"] == "G" and body["steps"][-1]["expr"] == "(A + A')*X"
     assert set(body["code"]) == {"numpy", "jax", "torch"} and "def f_and_grad(" in body["code"]["numpy"]
     assert body["display"]["wrt"] == "X" and "operatorname{tr}" in body["display"]["objective"]
     assert body["check"]["relative_error"] < 1e-5

@@ -75,7 +75,8 @@ def str_literal(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def term_sexpr(t: Term, codec: DimCodec) -> tuple[list[str], str]:
+def term_sexpr(t: Term, codec: DimCodec, known: dict[Term, str] | None = None,
+                bind_root: bool = False) -> tuple[list[str], str]:
     """A ground term as egglog commands binding its shared subterms, and an expression.
 
     Terms are DAGs: a subterm used more than once is written once, set in the ``share`` table
@@ -85,22 +86,35 @@ def term_sexpr(t: Term, codec: DimCodec) -> tuple[list[str], str]:
     class of the input, e.g. ``B2'*B2'`` for ``A37'*B2'`` in a sum of 150+ products; a
     function table is not part of extraction.)
 
+    ``known`` maps terms already in the e-graph to their ``share`` expressions: they are
+    referred to, not written again, and the subterms bound here are added to it; with
+    ``bind_root``, ``t`` itself is bound too (so that a later term can refer to it).
+
     >>> from rewrite.terms import make, var
     >>> x = make("t", var("x", (2, 1)))
     >>> binds, e = term_sexpr(make("add", x, x), DimCodec())
     >>> len(binds), e.count("(share ")
     (1, 2)
+    >>> known = {}
+    >>> binds, e = term_sexpr(x, DimCodec(), known, bind_root=True)
+    >>> term_sexpr(make("tr", x), DimCodec(), known) == ([], f"(Tr {known[x]})")
+    True
     """
+    known = {} if known is None else known
     uses: dict[Term, int] = {}
     stack = [t]
     while stack:
         n = stack.pop()
         uses[n] = uses.get(n, 0) + 1
-        if uses[n] == 1:
+        if uses[n] == 1 and n not in known:
             stack.extend(n.args)
     binds: list[str] = []
     memo: dict[Term, str] = {}
-    for n in post_order(t):  # arguments first: no recursion limit for deep terms
+    # arguments first (no recursion limit for deep terms); what is known is not written again
+    for n in post_order(t, stop=known):
+        if n in known:
+            memo[n] = known[n]
+            continue
         o = OPS[n.op]
         if n.op == "var":
             out = f"(Var {str_literal(n.attr)})"
@@ -114,10 +128,10 @@ def term_sexpr(t: Term, codec: DimCodec) -> tuple[list[str], str]:
             raise TracegradError("pattern variable in a ground term")
         else:
             out = f"({o.ctor} {' '.join(memo[a] for a in n.args)})"
-        if n.args and uses[n] > 1:
+        if n.args and (uses[n] > 1 or (bind_root and n is t)):
             k = next(SHARE_NUMBERS)
             binds.append(f"(set ({SHARE} {k}) {out})")
-            out = f"({SHARE} {k})"
+            out = known[n] = f"({SHARE} {k})"
         memo[n] = out
     return binds, memo[t]
 

@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import EngineError, UnsupportedError
-from ..report import Limits, Report, rss_mb
+from ..report import TIMING_KINDS, Limits, Report, rss_mb
 from ..terms import CTOR_TO_OP, Term, var_shapes
 from .bindings import eg
 from .encode import str_literal, term_sexpr, to_term
@@ -40,21 +40,28 @@ class Session:
         # main thread pools (other threads replay the program per session).
         self._discard = pooled  # the caller does not keep this e-graph after close()
         pooled = pooled and threading.current_thread() is threading.main_thread()
+        self.t0 = time.perf_counter()
+        # seconds inside egglog by kind (report.TIMING_KINDS), and the reports that carry them
+        self.timings = dict.fromkeys(TIMING_KINDS, 0.0)
+        self._reports: list[Report] = []
         if pooled:
             self.eg = program.acquire()
         else:
             self.eg = eg.EGraph()
             self.eg.run_program(*program.commands)
             self.eg.run_program(*program.push)
+        self.timings["checkpoint"] = time.perf_counter() - self.t0
         self._pooled = pooled
         self._healthy = True
         self.matches: dict[str, int] = {}
         self.iterations = 0
         self.history: list[dict] = []
         self.phases: list[dict] = []
-        self.t0 = time.perf_counter()
         self.rss0 = rss_mb()
         self.var_shapes: dict[str, tuple] = {}
+        # inserted terms bound in the share table (shared subterms, and the terms inserted with
+        # ``reuse``) and their expressions: a later insertion refers to them
+        self.known: dict[Term, str] = {}
         self._enodes: int | None = None  # the e-node count, while no call may have changed it
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
@@ -68,16 +75,20 @@ class Session:
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
         self._enodes = None
+        t = time.perf_counter()
         self.eg.run_program(*self.p.pop)
         self.eg.run_program(*self.p.push)
-        self.var_shapes = {}
+        self._clock("checkpoint", t)
+        self.var_shapes, self.known = {}, {}
         self.watched, self._last = {}, {}
         if self.growth is not None:  # the records were of the e-graph forgotten
             self.growth = Growth(TRAIL_MAX_ENODES)
 
     def close(self) -> None:
         """Give a pooled e-graph back, or drop a throwaway one now, on this thread (state
-        discarded); an e-graph kept for inspection stays."""
+        discarded); an e-graph kept for inspection stays. The time it takes is added to the
+        reports made so far (their ``checkpoint`` timing)."""
+        t = time.perf_counter()
         if self._pooled:
             self._pooled = False
             if self._healthy:
@@ -85,6 +96,15 @@ class Session:
         elif self._discard:
             self._discard = False
             self.eg = None
+        else:
+            return
+        spent = time.perf_counter() - t
+        self.timings["checkpoint"] += spent
+        for r in self._reports:
+            r.timings["checkpoint"] = r.timings.get("checkpoint", 0.0) + spent
+
+    def _clock(self, kind: str, since: float) -> None:
+        self.timings[kind] += time.perf_counter() - since
 
     def __enter__(self) -> Session:
         return self
@@ -92,12 +112,15 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run(self, text: str):
+    def run(self, text: str, kind: str = "read"):
         self._enodes = None
+        t = time.perf_counter()
         try:
             return self.eg.run_program(*self.eg.parse_program(text))
         except BaseException as e:
             raise self._failure(e) from None
+        finally:
+            self._clock(kind, t)
 
     def _failure(self, e: BaseException) -> BaseException:
         """The typed error for an exception raised by egglog (others are returned as they are).
@@ -119,12 +142,14 @@ class Session:
             return EngineError(f"e-graph panic (an ill-typed union: is a rule unsound?): {first}")
         return EngineError(f"e-graph error: {first}")
 
-    def add(self, t: Term, varying: set[str] = frozenset()) -> str:
+    def add(self, t: Term, varying: set[str] = frozenset(), reuse: bool = False) -> str:
         """Insert a term; returns the name of its e-class handle.
 
         Every variable is marked free of differentials, and constant unless it is in
         ``varying`` (the variable of differentiation), and gets its shape: from one
         ``constvar``/``varyvar`` fact, unpacked by the helper rules before the next step.
+        Subterms inserted before (shared ones, and terms inserted with ``reuse``) are referred
+        to, not written again: each node written costs egglog a few microseconds.
         """
         cmds = []
         for name, shape in var_shapes(t).items():
@@ -136,10 +161,10 @@ class Session:
                         f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
         n = next(HANDLE_NUMBERS)
         handle = f"$t{n}"
-        binds, expr = term_sexpr(t, self.codec)
+        binds, expr = term_sexpr(t, self.codec, self.known, bind_root=reuse)
         cmds += binds
         cmds.append(f"(let {handle} {expr})")
-        self.run("\n".join(cmds))
+        self.run("\n".join(cmds), "insert")
         if self.p.provenance:  # every e-node without a provenance yet is one of the input's
             self.step(self.p.origin)
         return handle
@@ -174,10 +199,13 @@ class Session:
     def size(self) -> int:
         """The number of term e-nodes (rows of the constructor tables)."""
         if self._enodes is None:
+            t = time.perf_counter()
             try:
                 out = self.eg.run_program(*self.p.print_size)
             except BaseException as e:
                 raise self._failure(e) from None
+            finally:
+                self._clock("read", t)
             self._enodes = self._count(out[0].sizes)
         return self._enodes
 
@@ -193,7 +221,9 @@ class Session:
         return n
 
     def eclasses(self) -> int:
+        t = time.perf_counter()
         frozen = self.eg.freeze()
+        self._clock("read", t)
         outs = set()
         for name, fn in frozen.functions.items():
             if name in CTOR_TO_OP:
@@ -210,10 +240,13 @@ class Session:
         be a no-op.
         """
         self._enodes = None
+        t = time.perf_counter()
         try:
             out = self.eg.run_program(*cmds, *self.p.print_size)
         except BaseException as e:
             raise self._failure(e) from None
+        finally:
+            self._clock("rules", t)
         report = out[-2].report
         bases, matches = self.p.rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
@@ -251,25 +284,34 @@ class Session:
         """Whether the class of ``handle`` holds a term free of differentials (``isfree``)."""
         if "free" not in self.p.analyses:
             raise EngineError("internal: is_free needs a program with the collect or close phase")
+        t = time.perf_counter()
         try:
             self.eg.run_program(*self.p.catch_up_free,
                                 *self.eg.parse_program(f"(check (isfree {handle}))"))
             return True
         except eg.EggSmolError:
             return False
+        finally:
+            self._clock("read", t)
 
     def same_class(self, a: str, b: str) -> bool:
+        t = time.perf_counter()
         try:
             self.eg.run_program(*self.eg.parse_program(f"(check (= {a} {b}))"))
             return True
         except eg.EggSmolError:
             return False
+        finally:
+            self._clock("read", t)
 
     def serialize(self) -> dict:
         """The e-graph as plain data (:func:`rewrite.egraph.provenance.serialize`)."""
         return serialize(self.eg, self.codec, self.p.provenance)
 
     def report(self, reason: str) -> Report:
-        return Report(reason, self.iterations, self.eclasses(), self.size(),
-                      time.perf_counter() - self.t0, dict(self.matches), list(self.phases),
-                      list(self.history))
+        """The run so far; closing the session adds the time it takes to the reports made."""
+        eclasses, enodes = self.eclasses(), self.size()
+        r = Report(reason, self.iterations, eclasses, enodes, time.perf_counter() - self.t0,
+                   dict(self.matches), list(self.phases), list(self.history), dict(self.timings))
+        self._reports.append(r)
+        return r
