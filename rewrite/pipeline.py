@@ -38,7 +38,7 @@ from .errors import CanonicalFormError, EngineError, LimitError, TracegradError,
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
-from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, operators, reach
+from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, may_match, operators, reach
 from .shapes import fmt_shape
 from .steps import Step, Steps, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, num, post_order, size
@@ -185,14 +185,18 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
 
     Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
     proven equal to X only later, the replaced d(X'') would become d(X) itself and the
-    gradient could not be read off. So the objective is tidied first; when that changes it,
-    the e-graph is reset and the tidied term is differentiated instead. None when the replacing
+    gradient could not be read off. So the objective is tidied first (unless no tidy rule can
+    match it, :func:`~rewrite.rulefile.may_match`); when that changes it, the e-graph is reset
+    and the tidied term is differentiated instead. None when the replacing
     tidy rules left f's class with nothing to extract (overlapping rules, as in
     ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
     h = s.add(f, varying={wrt}, reuse=True)  # the request grad(d(f), d(X)) refers to it
     if watch:
         s.watch("f", h)
+    if not may_match(s.p.rules_of["tidy"], f):  # running tidy's rules would change nothing
+        s.phases.append({"phase": "tidy", "stop_reason": StopReason.SATURATED, "iterations": 0})
+        return f
     before = sum(s.matches.values())
     reason = run_phase(s, "tidy")
     if sum(s.matches.values()) == before:

@@ -664,3 +664,55 @@ def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
                 have |= lhs
                 grew = True
     return Reach(frozenset(chosen), frozenset(have))
+
+
+def may_match(rules: Iterable[Rule], t: Term) -> bool:
+    """Whether a rule of ``rules`` may match a subterm of the ground term ``t`` by itself: its
+    left-hand side (either side, for an equation) matches the subterm syntactically, and the
+    side conditions that the subterm's shapes decide (``scalar``, ``vector``, ``num``, ``int``)
+    hold; the others (``const``, comparisons, ...) are taken to hold. False means that a run of
+    ``rules`` on an e-graph holding only ``t`` can change nothing (no rule ever matches).
+
+    >>> from rewrite.stock import parse, stock_ruleset
+    >>> tidy = [r for r in stock_ruleset().rules if r.ruleset == "tidy"]
+    >>> sh = {"A": (4, 3), "X": (3, 4), "c": ()}
+    >>> [may_match(tidy, parse(e, sh)) for e in ("tr(A*X)", "tr(A*X'')", "c'*tr(A*X)")]
+    [False, True, True]
+    """
+    nodes = post_order(t)
+    for r in rules:
+        for side in (r.lhs,) if r.directed else (r.lhs, r.rhs):
+            for n in nodes:
+                bound: dict[str, Term] = {}
+                if pattern_matches(side, n, bound) and conditions_may_hold(r, bound):
+                    return True
+    return False
+
+
+def pattern_matches(p: Term, t: Term, bound: dict[str, Term]) -> bool:
+    """Whether the pattern ``p`` matches the ground term ``t`` syntactically, binding its
+    pattern variables in ``bound`` (a repeated one must match equal terms); dimensions of
+    ``eye``/``ones``/``fill`` in a pattern match any."""
+    if p.op == "pvar":
+        if p.attr in bound:
+            return bound[p.attr] == t
+        bound[p.attr] = t
+        return True
+    if p.op != t.op or len(p.args) != len(t.args):
+        return False
+    if p.op in ("num", "fn") and p.attr != t.attr:
+        return False
+    return all(pattern_matches(a, b, bound) for a, b in zip(p.args, t.args, strict=True))
+
+
+def conditions_may_hold(rule: Rule, bound: dict[str, Term]) -> bool:
+    """Whether the side conditions of ``rule`` that the shapes of the bound terms decide hold
+    (the others are taken to hold)."""
+    for c in rule.conditions:
+        v = bound.get(c.args[0]) if c.args else None
+        if not isinstance(v, Term):
+            continue
+        if (c.kind == "scalar" and v.shape != (1, 1)) or (c.kind == "vector" and v.shape[1] != 1) \
+                or (c.kind in ("num", "int") and v.op != "num"):
+            return False
+    return True

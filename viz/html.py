@@ -317,6 +317,7 @@ def _runs(history: list[dict], phases: list[dict]) -> list[tuple[str, list[int]]
         if prev is None or prev["phase"] != h["phase"] or h["iteration"] <= prev["iteration"]:
             runs.append([])
         runs[-1].append(i)
+    phases = [p for p in phases if p["iterations"]]  # a phase run with none left no history
     out = []
     for k, run in enumerate(runs):
         name = history[run[0]]["phase"]

@@ -66,6 +66,9 @@ class Program:
         except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
             raise EngineError(f"internal: rules failed to compile: {e}") from None
         self.run_cache: dict[str, list] = {}
+        #: the compiled rules of each phase
+        self.rules_of: dict[str, list] = {ph: [r for r in rs.rules if rs.phases[r.ruleset] == ph]
+                                          for ph in self.phases}
         self.pool = threading.local()
         self.push = probe.parse_program("(push)")
         self.pop = probe.parse_program("(pop)")

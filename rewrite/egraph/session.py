@@ -161,10 +161,12 @@ class Session:
                         f"{self.codec.encode(shape[0])} {self.codec.encode(shape[1])})")
         n = next(HANDLE_NUMBERS)
         handle = f"$t{n}"
-        binds, expr = term_sexpr(t, self.codec, self.known, bind_root=reuse)
+        known = dict(self.known)  # kept only once the insertion succeeded
+        binds, expr = term_sexpr(t, self.codec, known, bind_root=reuse)
         cmds += binds
         cmds.append(f"(let {handle} {expr})")
         self.run("\n".join(cmds), "insert")
+        self.known = known
         if self.p.provenance:  # every e-node without a provenance yet is one of the input's
             self.step(self.p.origin)
         return handle
