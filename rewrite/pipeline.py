@@ -33,7 +33,7 @@ from .algebra import (
     strip_identities,
     symmetric_transposes,
 )
-from .egraph import Program, Session, run_phase
+from .egraph import Program, Session, reads_back_as_itself, run_phase
 from .errors import CanonicalFormError, EngineError, LimitError, TracegradError, UnsupportedError
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
@@ -434,9 +434,21 @@ class Pipeline:
     def run_round(self, t: Term, phases: tuple[str, ...], replacing: tuple[str, ...],
                   trail: list[Step] | None) -> tuple[Term, Report] | None:
         """``phases`` run on ``canonical_sum(t)`` in a fresh e-graph; None when the result's
-        class has nothing left to extract."""
+        class has nothing left to extract.
+
+        When no rule of the phases can match the term (:func:`~rewrite.rulefile.may_match`),
+        the run could change nothing and the term is returned without one (unless the steps are
+        recorded): its report has the phases saturated after 0 iterations, and as e-nodes and
+        e-classes the term's distinct subterms, which the e-graph would have held.
+        """
         t = canonical_sum(t)
         program = self.program_for(phases, traced=trail is not None, replacing=replacing, terms=(t,))
+        if trail is None and reads_back_as_itself(t) \
+                and not may_match([r for ph in phases for r in program.rules_of[ph]], t):
+            n = len(post_order(t))
+            return t, Report(StopReason.SATURATED, 0, n, n, 0.0, {},
+                             [{"phase": ph, "stop_reason": StopReason.SATURATED, "iterations": 0}
+                              for ph in phases], [])
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             h = s.add(t)
             if trail is not None:

@@ -6,8 +6,9 @@ extract (:mod:`~rewrite.egraph.session`), one phase run under limits
 (:mod:`~rewrite.egraph.run`) and the e-graph read back as data (:mod:`~rewrite.egraph.provenance`).
 """
 
+from .encode import reads_back_as_itself
 from .program import Program
 from .run import run_phase
 from .session import Session
 
-__all__ = ["Program", "Session", "run_phase"]
+__all__ = ["Program", "Session", "reads_back_as_itself", "run_phase"]

@@ -176,6 +176,24 @@ def to_term(dag, tid, var_shapes: dict[str, tuple], codec: DimCodec) -> Term:
     return go(tid)
 
 
+def reads_back_as_itself(t: Term) -> bool:
+    """Whether :func:`to_term` gives ``t`` back when the e-graph extracts it unchanged: it has
+    no node that reading an extraction respells (a block of ones of size 1×1 as ``1``, ``*``
+    with a 1×1 side as a scaling, ``.*`` of two 1×1 terms as a product).
+
+    >>> from rewrite.terms import make, var
+    >>> a, c = var("A", (2, 3)), var("c", (1, 1))
+    >>> reads_back_as_itself(make("t", a)), reads_back_as_itself(make("mul", c, a))
+    (True, False)
+    """
+    for n in post_order(t):
+        if (n.op in ("ones", "fill") and all(d == 1 for d in n.attr)) \
+                or (n.op == "mul" and (n.args[0].shape == (1, 1) or n.args[1].shape == (1, 1))) \
+                or (n.op == "had" and n.args[0].shape == n.args[1].shape == (1, 1)):
+            return False
+    return True
+
+
 def literal_value(node):
     """The value of a primitive node of a term DAG."""
     v = node.value
