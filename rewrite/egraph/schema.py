@@ -94,16 +94,18 @@ def declarations(ruleset_names: list[str], analyses: set[str],
                  ops: Collection[str] | None = None) -> str:
     """The sort, its constructors, shape functions, the rules of the ``analyses`` and the
     combined helper rulesets ``helpers`` (each a tuple of analyses; :func:`helper_plan`); the
-    typing and analysis rules only for the operators ``ops`` when given (those that can occur).
+    constructors, typing and analysis rules only for the operators ``ops`` when given (those
+    that can occur; variables and numbers always).
 
     With ``provenance``, every constructor ``C`` gets a table ``P_C`` (same arguments, a
     ``String`` value, first write wins) naming the rule that created each e-node, and a helper
     ruleset ``origin`` marks the e-nodes of inserted terms as ``"input"``.
     """
+    # a constructor is a table egglog copies with every checkpoint: only those that can occur
+    declared = [o for o in OPS.values() if o.name != "pvar"
+                and (ops is None or o.name in ops or o.name in ("var", "num"))]
     ctors = []
-    for o in OPS.values():
-        if o.name == "pvar":
-            continue
+    for o in declared:
         cost = {"grad": " :cost 1000000", "adj": " :cost 1000000", "d": " :cost 1000",
                 "add": " :cost 2"}.get(o.name, "")
         ctors.append(f"({o.ctor} {' '.join(signature(o))}{cost})")
@@ -126,9 +128,7 @@ def declarations(ruleset_names: list[str], analyses: set[str],
         out.append(f"(unstable-combined-ruleset {helpers_of(kinds)} {parts})")
     if provenance:
         out.append("(ruleset origin)")
-        for o in OPS.values():
-            if o.name == "pvar":
-                continue
+        for o in declared:
             out.append(f"(function {PROV}{o.ctor} ({' '.join(signature(o))}) String "
                        ":merge old)")
             pat, args = pattern_of(o)
