@@ -155,31 +155,37 @@ def to_term(dag, tid, var_shapes: dict[str, tuple], codec: DimCodec) -> Term:
             op = CTOR_TO_OP[name]
             o = OPS[op]
             if o.attr == "dims":
-                dims = tuple(codec.decode(literal_value(dag.get(a))) for a in node.args)
-                if op in ("ones", "fill") and all(d == 1 for d in dims):
-                    t = Term("num", (), Fraction(1), (1, 1))  # a 1×1 block of ones is 1
-                else:
-                    t = make(op, attr=dims)
+                t = read_node(op, (), tuple(codec.decode(literal_value(dag.get(a)))
+                                            for a in node.args))
             elif o.attr == "name":
                 t = make(op, *(go(a) for a in node.args[1:]), attr=literal_value(dag.get(node.args[0])))
             else:
-                args = tuple(go(a) for a in node.args)
-                if op == "mul" and (args[0].shape == (1, 1) or args[1].shape == (1, 1)):
-                    # the language's reading of '*' with a 1×1 side (rules match it as such)
-                    op, args = "scale", (args if args[0].shape == (1, 1) else args[::-1])
-                elif op == "had" and args[0].shape == args[1].shape == (1, 1):
-                    op = "scale"  # a 1×1 Hadamard product is a product (an adjoint seed's)
-                t = make(op, *args)
+                t = read_node(op, tuple(go(a) for a in node.args))
         memo[i] = t
         return t
 
     return go(tid)
 
 
+def read_node(op: str, args: tuple[Term, ...], dims: tuple | None = None) -> Term:
+    """The term an extracted node (operator ``op`` over ``args``, or over the dimensions
+    ``dims``) reads back as: a block of ones of size 1×1 is ``1``, ``*`` with a 1×1 side is a
+    scaling (the language's reading; rules match it as such) and ``.*`` of two 1×1 terms a
+    product (an adjoint seed's)."""
+    if dims is not None:
+        if op in ("ones", "fill") and all(d == 1 for d in dims):
+            return Term("num", (), Fraction(1), (1, 1))
+        return make(op, attr=dims)
+    if op == "mul" and (args[0].shape == (1, 1) or args[1].shape == (1, 1)):
+        op, args = "scale", (args if args[0].shape == (1, 1) else args[::-1])
+    elif op == "had" and args[0].shape == args[1].shape == (1, 1):
+        op = "scale"
+    return make(op, *args)
+
+
 def reads_back_as_itself(t: Term) -> bool:
-    """Whether :func:`to_term` gives ``t`` back when the e-graph extracts it unchanged: it has
-    no node that reading an extraction respells (a block of ones of size 1×1 as ``1``, ``*``
-    with a 1×1 side as a scaling, ``.*`` of two 1×1 terms as a product).
+    """Whether :func:`to_term` gives ``t`` back when the e-graph extracts it unchanged: no node
+    of it is one that :func:`read_node` respells.
 
     >>> from rewrite.terms import make, var
     >>> a, c = var("A", (2, 3)), var("c", (1, 1))
@@ -187,9 +193,10 @@ def reads_back_as_itself(t: Term) -> bool:
     (True, False)
     """
     for n in post_order(t):
-        if (n.op in ("ones", "fill") and all(d == 1 for d in n.attr)) \
-                or (n.op == "mul" and (n.args[0].shape == (1, 1) or n.args[1].shape == (1, 1))) \
-                or (n.op == "had" and n.args[0].shape == n.args[1].shape == (1, 1)):
+        attr = OPS[n.op].attr
+        if n.op in ("var", "num") or attr == "name":
+            continue
+        if read_node(n.op, n.args, n.attr if attr == "dims" else None) != n:
             return False
     return True
 

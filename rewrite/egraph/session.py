@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from contextlib import contextmanager
 
 from ..errors import EngineError, UnsupportedError
 from ..report import TIMING_KINDS, Limits, Report, rss_mb
@@ -75,10 +76,9 @@ class Session:
     def reset(self) -> None:
         """Forget every inserted term and run (back to the loaded rules); counters are kept."""
         self._enodes = None
-        t = time.perf_counter()
-        self.eg.run_program(*self.p.pop)
-        self.eg.run_program(*self.p.push)
-        self._clock("checkpoint", t)
+        with self._timed("checkpoint"):
+            self.eg.run_program(*self.p.pop)
+            self.eg.run_program(*self.p.push)
         self.var_shapes, self.known = {}, {}
         self.watched, self._last = {}, {}
         if self.growth is not None:  # the records were of the e-graph forgotten
@@ -103,8 +103,14 @@ class Session:
         for r in self._reports:
             r.timings["checkpoint"] = r.timings.get("checkpoint", 0.0) + spent
 
-    def _clock(self, kind: str, since: float) -> None:
-        self.timings[kind] += time.perf_counter() - since
+    @contextmanager
+    def _timed(self, kind: str):
+        """Adds the time the block takes to ``timings[kind]``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[kind] += time.perf_counter() - t
 
     def __enter__(self) -> Session:
         return self
@@ -114,13 +120,11 @@ class Session:
 
     def run(self, text: str, kind: str = "read"):
         self._enodes = None
-        t = time.perf_counter()
-        try:
-            return self.eg.run_program(*self.eg.parse_program(text))
-        except BaseException as e:
-            raise self._failure(e) from None
-        finally:
-            self._clock(kind, t)
+        with self._timed(kind):
+            try:
+                return self.eg.run_program(*self.eg.parse_program(text))
+            except BaseException as e:
+                raise self._failure(e) from None
 
     def _failure(self, e: BaseException) -> BaseException:
         """The typed error for an exception raised by egglog (others are returned as they are).
@@ -201,13 +205,11 @@ class Session:
     def size(self) -> int:
         """The number of term e-nodes (rows of the constructor tables)."""
         if self._enodes is None:
-            t = time.perf_counter()
-            try:
-                out = self.eg.run_program(*self.p.print_size)
-            except BaseException as e:
-                raise self._failure(e) from None
-            finally:
-                self._clock("read", t)
+            with self._timed("read"):
+                try:
+                    out = self.eg.run_program(*self.p.print_size)
+                except BaseException as e:
+                    raise self._failure(e) from None
             self._enodes = self._count(out[0].sizes)
         return self._enodes
 
@@ -223,9 +225,8 @@ class Session:
         return n
 
     def eclasses(self) -> int:
-        t = time.perf_counter()
-        frozen = self.eg.freeze()
-        self._clock("read", t)
+        with self._timed("read"):
+            frozen = self.eg.freeze()
         outs = set()
         for name, fn in frozen.functions.items():
             if name in CTOR_TO_OP:
@@ -242,13 +243,11 @@ class Session:
         be a no-op.
         """
         self._enodes = None
-        t = time.perf_counter()
-        try:
-            out = self.eg.run_program(*cmds, *self.p.print_size)
-        except BaseException as e:
-            raise self._failure(e) from None
-        finally:
-            self._clock("rules", t)
+        with self._timed("rules"):
+            try:
+                out = self.eg.run_program(*cmds, *self.p.print_size)
+            except BaseException as e:
+                raise self._failure(e) from None
         report = out[-2].report
         bases, matches = self.p.rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
@@ -286,25 +285,21 @@ class Session:
         """Whether the class of ``handle`` holds a term free of differentials (``isfree``)."""
         if "free" not in self.p.analyses:
             raise EngineError("internal: is_free needs a program with the collect or close phase")
-        t = time.perf_counter()
-        try:
-            self.eg.run_program(*self.p.catch_up_free,
-                                *self.eg.parse_program(f"(check (isfree {handle}))"))
-            return True
-        except eg.EggSmolError:
-            return False
-        finally:
-            self._clock("read", t)
+        with self._timed("read"):
+            try:
+                self.eg.run_program(*self.p.catch_up_free,
+                                    *self.eg.parse_program(f"(check (isfree {handle}))"))
+                return True
+            except eg.EggSmolError:
+                return False
 
     def same_class(self, a: str, b: str) -> bool:
-        t = time.perf_counter()
-        try:
-            self.eg.run_program(*self.eg.parse_program(f"(check (= {a} {b}))"))
-            return True
-        except eg.EggSmolError:
-            return False
-        finally:
-            self._clock("read", t)
+        with self._timed("read"):
+            try:
+                self.eg.run_program(*self.eg.parse_program(f"(check (= {a} {b}))"))
+                return True
+            except eg.EggSmolError:
+                return False
 
     def serialize(self) -> dict:
         """The e-graph as plain data (:func:`rewrite.egraph.provenance.serialize`)."""
