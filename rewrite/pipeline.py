@@ -213,13 +213,16 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
 
 def differentiate(s: Session, root: str, f: Term, lim: Limits) -> tuple[StopReason, Report]:
     """Expand the differentials below ``root`` (to saturation: a limit is a LimitError), then
-    collect until ``root`` holds a term free of differentials (the goal) or the run stops."""
+    collect until ``root`` (inserted as the session's goal class) holds a term free of
+    differentials (the goal) or the run stops."""
+    if s.goal != root:
+        raise EngineError("internal: the request must be inserted as the goal class")
     directed = directed_limits(lim, f)
     reason = run_phase(s, "expand", directed)
     if reason != StopReason.SATURATED:
         rep = s.report(reason)
         raise LimitError(f"differentiation stopped on {reason} before finishing ({rep})", report=rep)
-    reason = run_phase(s, "collect", directed, goal=lambda: s.is_free(root))
+    reason = run_phase(s, "collect", directed, free_goal=True)
     return reason, s.report(reason)
 
 
@@ -301,20 +304,20 @@ class Pipeline:
             x = next(t for t in post_order(f) if t.op == "var" and t.attr == wrt)
             tidied = tidy_input(s, f, wrt, watch=steps)
             if tidied is None:  # tidy with rules that only add: every class stays extractable
-                added = self.run_round(f, ("tidy",), ("expand",), None)
+                added = self.run_round(f, ("tidy",), ("expand",), None, classes=False)
                 tidied = added[0] if added is not None and wrt in free_vars(added[0]) else f
             f = tidied
             if steps:
                 trail += from_trail(s.trail, "f", "f")[1:]
                 trail.append(Step("df", make("d", f), "differentiate"))
                 s.trail.clear()
-            root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt})
+            root = s.add(make("grad", make("d", f), make("d", x)), varying={wrt}, goal=True)
             s.root = root
             if steps:
                 s.watch("df", s.add(make("d", f)))
                 s.watch("grad", root)
             reason, rep = differentiate(s, root, f, lim)
-            g = s.extract(root) if s.is_free(root) else None
+            g = s.extract(root) if reason == StopReason.GOAL or s.is_free(root) else None
             stuck = stuck_construct(s.extract(root)) \
                 if g is None and reason == StopReason.SATURATED else None
         if stuck is not None:
@@ -329,7 +332,7 @@ class Pipeline:
             trail += from_trail(s.trail, "df", "df")[1:]
             at = len(trail)
         check_shape(g, x, "collected")
-        g, srep = self.simplify_term(g, trail=trail if steps else None)
+        g, srep = self.simplify_term(g, trail=trail if steps else None, classes=False)
         rep.absorb(srep)
         if is_zero(g) and g.shape == x.shape:  # a zero gradient is printed 0*X
             g = make("scale", num(0), x)
@@ -343,7 +346,7 @@ class Pipeline:
         """J with vec(dF) = J*vec(dx) (``x`` occurs in ``F``), collected and simplified."""
         lim = limits or self.limits
         with Session(self.program_for(DERIVATION_PHASES, terms=(F,), extra=JACOBIAN_OPS), lim) as s:
-            root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr})
+            root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr}, goal=True)
             reason, rep = differentiate(s, root, F, lim)
             j = s.extract(root)
         if contains(j, "jac", "grad", "d"):
@@ -353,32 +356,35 @@ class Pipeline:
                 f"{why} without reaching a Jacobian vec(dF) = J*vec(d{x.attr}): the rules of "
                 f"jacobian.rules do not cover every construct of dF; no Jacobian is returned "
                 f"({rep})", report=rep)
-        j, srep = self.simplify_term(j)
+        j, srep = self.simplify_term(j, classes=False)
         return j, rep.absorb(srep)
 
     # -- simplification -----------------------------------------------------------------
     def simplify_term(self, t: Term, extra_phases: tuple[str, ...] = (),
                       trail: list[Step] | None = None,
-                      symmetric: frozenset[str] = frozenset()) -> tuple[Term, Report]:
+                      symmetric: frozenset[str] = frozenset(),
+                      classes: bool = True) -> tuple[Term, Report]:
         """Bounded tidy + simplify of ``t``; with ``trail``, its steps (as ``G``) are appended;
-        ``symmetric`` names variables declared symmetric (their transposes are dropped).
+        ``symmetric`` names variables declared symmetric (their transposes are dropped). The
+        report's e-classes are those of the first round, counted only with ``classes`` (not
+        when the caller absorbs the report into another: :meth:`Session.report`).
 
         Sums are handed over with their summands in a canonical order, but a sum the rules
         build (by factoring, say) keeps the order they built it in, so like terms may end up
         apart: then the result is ordered and simplified once more (kept if smaller). A result
         that differs numerically from ``t`` is not used (REJECTED in the report).
         """
-        out, rep = self.simplify_round(t, extra_phases, trail)
+        out, rep = self.simplify_round(t, extra_phases, trail, classes=classes)
         # normal forms kept outside the rules, then one more round
         merged, used = normal_forms(out, symmetric)
         if used:
             if trail is not None:
                 trail.append(Step("G", merged, NORMAL_FORMS_PHASE, used))
-            again, more = self.simplify_round(merged, (), trail)
+            again, more = self.simplify_round(merged, (), trail, classes=False)
             rep.absorb(more)
             out = again if size(again) <= size(merged) else merged
         if apart_like_terms(out):
-            again, more = self.simplify_round(out, (), trail)
+            again, more = self.simplify_round(out, (), trail, classes=False)
             rep.absorb(more)
             if size(again) < size(out) or (size(again) == size(out) and not apart_like_terms(again)):
                 out = again
@@ -386,7 +392,7 @@ class Pipeline:
             # every rule was checked numerically, yet a simplification changed the value: keep
             # the input, tidied if tidying alone keeps the value (a rule that is wrong only in
             # some context is a bug to report)
-            tidied, _ = self.simplify_round(t, (), None, main=("tidy",))
+            tidied, _ = self.simplify_round(t, (), None, main=("tidy",), classes=False)
             kept = tidied if agree_numerically(t, tidied, self.functions, spd=symmetric) else t
             log.warning("a simplification changed the value (%s differs numerically from %s) "
                         "and was not used; is a rule unsound? (tracegrad check-rules)",
@@ -397,7 +403,8 @@ class Pipeline:
         return out, rep
 
     def simplify_round(self, t: Term, extra_phases: tuple[str, ...], trail: list[Step] | None,
-                       main: tuple[str, ...] = SIMPLIFY_PHASES) -> tuple[Term, Report]:
+                       main: tuple[str, ...] = SIMPLIFY_PHASES,
+                       classes: bool = True) -> tuple[Term, Report]:
         """One bounded tidy + simplify (the ``main`` phases) of ``canonical_sum(t)`` in a fresh
         e-graph.
 
@@ -419,20 +426,20 @@ class Pipeline:
             trail.append(Step("G", canonical_sum(stripped), NORMAL_FORMS_PHASE,
                               (IDENTITIES_REMOVED,)))
         t = stripped
-        out = self.run_round(t, phases, SUBSUMING_PHASES, trail)
+        out = self.run_round(t, phases, SUBSUMING_PHASES, trail, classes)
         if out is not None:
             return out
-        tidied = self.run_round(t, ("tidy",), ("expand",), trail)
+        tidied = self.run_round(t, ("tidy",), ("expand",), trail, classes)
         if tidied is None:  # not expected: an adding tidy leaves every class extractable
             return t, Report(StopReason.UNEXTRACTABLE, 0, 0, 0, 0.0, {}, [], [])
-        again = self.run_round(tidied[0], phases, SUBSUMING_PHASES, trail)
+        again = self.run_round(tidied[0], phases, SUBSUMING_PHASES, trail, classes)
         if again is None:
             return tidied
         again[1].absorb(tidied[1])
         return again
 
     def run_round(self, t: Term, phases: tuple[str, ...], replacing: tuple[str, ...],
-                  trail: list[Step] | None) -> tuple[Term, Report] | None:
+                  trail: list[Step] | None, classes: bool = True) -> tuple[Term, Report] | None:
         """``phases`` run on ``canonical_sum(t)`` in a fresh e-graph; None when the result's
         class has nothing left to extract.
 
@@ -465,7 +472,7 @@ class Pipeline:
                 if trail and steps and steps[0].text == trail[-1].text:
                     steps = steps[1:]
                 trail += steps
-            return out, s.report(reason)
+            return out, s.report(reason, classes)
 
     # -- equivalence ----------------------------------------------------------------------
     def prove_equal(self, a: Term, b: Term) -> tuple[bool, Report]:

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 from ..errors import EngineError
 from ..rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet
-from .bindings import eg
+from .bindings import eg, schedule
 from .compile import compile_rules
 from .encode import DimCodec
-from .schema import ANALYSES, declarations, helper_plan, helpers_of, rs_name, split_phase
+from .schema import ANALYSES, GOAL_RULES, declarations, helper_plan, helpers_of, rs_name, split_phase
 
 #: rounds a phase's directed block may repeat per step, and rounds per egglog call
 DIRECTED_REPEAT = 32
@@ -77,8 +77,10 @@ class Program:
         self.rule_base: dict[str, str | None] = {}  # egglog rule name -> counted name
         self.origin = probe.parse_program("(run origin 1)") if provenance else None
         # brings isfree up to date (the phase that ran last may not have kept it so)
-        self.catch_up_free = probe.parse_program(
-            f"(run-schedule (saturate (run {ANALYSES['free'][1]})))")
+        self.catch_up_free = [schedule(f"(run-schedule (saturate (run {ANALYSES['free'][1]})))")]
+        # ... and marks the goal class reached if it now holds a term free of differentials
+        self.probe_goal = [schedule(
+            f"(run-schedule (saturate (run {ANALYSES['free'][1]})) (run {GOAL_RULES}))")]
 
     def acquire(self):
         """An e-graph holding the declarations and rules, checkpointed with ``push``.
@@ -134,9 +136,8 @@ class Program:
             if directed:
                 helpers = f"(saturate (run {helpers_of(block_kinds)}))"
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
-                block = (egraph.parse_program(
-                    f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))"),
-                    egraph.parse_program(f"(run-schedule (seq {runs} {helpers}))"), len(directed))
+                block = ([schedule(f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))")],
+                         [schedule(f"(run-schedule (seq {runs} {helpers}))")], len(directed))
                 if set(step_kinds) <= set(block_kinds):
                     # a block call always ends with its helpers saturated: nothing to catch up
                     step_helpers = ""
@@ -144,9 +145,9 @@ class Program:
             chunk = None
             if not directed and names and all(r.directed for r in self.rs.rules
                                               if r.ruleset in names):
-                chunk = (egraph.parse_program(
-                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))"),
+                chunk = ([schedule(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))")],
                     len(names))
-            self.run_cache[phase] = (block, egraph.parse_program(
-                f"(run-schedule {step_helpers} (seq {step}))"), chunk)
+            self.run_cache[phase] = (
+                block, [schedule(f"(run-schedule {step_helpers} (seq {step}))")], chunk)
         return self.run_cache[phase]

@@ -30,9 +30,12 @@ def over(lim: Limits, s: Session, n_nodes: int) -> StopReason | None:
 
 
 def run_phase(s: Session, phase: str, limits: Limits | None = None,
-              goal: Callable[[], bool] | None = None, cautious: bool = False) -> StopReason:
+              goal: Callable[[], bool] | None = None, cautious: bool = False,
+              free_goal: bool = False) -> StopReason:
     """Run ``phase`` until it saturates (SATURATED), ``goal()`` holds after an iteration (GOAL)
-    or a limit of ``limits`` (default: the session's) is reached.
+    or a limit of ``limits`` (default: the session's) is reached. With ``free_goal``, the goal
+    is that the session's goal class holds a term free of differentials, tested within each
+    step's own call (:meth:`~rewrite.egraph.session.Session.step` with ``probe``).
 
     Limits are checked between calls into the e-graph, and one step of equations can multiply
     the e-graph (8,000 e-nodes to 40,000 in 12 s, once); a ``cautious`` run (an optional
@@ -71,7 +74,8 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
                 break
         before_nodes = n_nodes
         # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
-        changed, n_nodes, settled = s.step(*chunk) if many else s.step(step)
+        changed, n_nodes, settled = s.step(*chunk, probe=free_goal) if many \
+            else s.step(step, probe=free_goal)
         growth = n_nodes / max(before_nodes, 1)
         iters += DIRECTED_CHUNK if many else 1
         entry: IterationRecord = {"phase": phase, "iteration": iters, "enodes": n_nodes,
@@ -90,7 +94,7 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
         reason = over(lim, s, n_nodes)
         if reason:
             break
-        if goal is not None and goal():
+        if (free_goal and s.reached) or (goal is not None and goal()):
             reason = StopReason.GOAL
             break
         if settled:

@@ -22,6 +22,9 @@ ANALYSES = {"const": ("isconst", "h_const"), "free": ("isfree", "h_free"),
 PROV = "P_"  # prefix of the provenance tables (see declarations)
 #: the table that binds an inserted term's shared subterms (a function, so never extracted)
 SHARE = "share"
+#: a goal class (Session.add with ``goal``), and the goal classes found free of differentials
+#: (by the ``free`` analysis, so the test rides along with the call that runs it)
+GOAL, REACHED, GOAL_RULES = "goal", "reached", "h_goal"
 
 
 def signature(o) -> list[str]:
@@ -116,10 +119,15 @@ def declarations(ruleset_names: list[str], analyses: set[str],
            f"(relation isconst ({SORT}))",
            f"(relation varying ({SORT}))",
            f"(relation isfree ({SORT}))",
+           # a class whose free-of-differentials term is sought, and whether it has one yet
+           f"(relation {GOAL} ({SORT}))",
+           f"(relation {REACHED} ({SORT}))",
            # an inserted variable with its shape, constant or not (see Session.add)
            f"(relation constvar ({SORT} i64 i64))",
            f"(relation varyvar ({SORT} i64 i64))"]
     out.extend(f"(ruleset {name})" for name in (TYPING, *(ANALYSES[k][1] for k in analyses)))
+    if "free" in analyses:
+        out.append(f"(ruleset {GOAL_RULES})")
     out.extend(f"(ruleset {rs_name(name)})" for name in ruleset_names)
     out.extend(typing_rules(ops))
     out.extend(analysis_rules(analyses, ops))
@@ -206,6 +214,9 @@ def analysis_rules(needed: set[str], ops: Collection[str] | None = None) -> list
     if "varying" in needed:
         out.append(f'(rule ((= e (D a))) ((varying e)) :ruleset {ANALYSES["varying"][1]} '
                    ':name "~vary-d")')
+    if "free" in needed:
+        out.append(f'(rule (({GOAL} e) (isfree e)) (({REACHED} e)) :ruleset {GOAL_RULES} '
+                   ':name "~goal")')
     for rel, extra in (("constvar", ("const", "free")), ("varyvar", ("free",))):
         facts = "".join(f" ({ANALYSES[k][0]} e)" for k in extra if k in needed)
         out.append(f"(rule (({rel} e r c)) ((set (rows e) r) (set (cols e) c){facts}) "

@@ -17,7 +17,7 @@ from .bindings import eg
 from .encode import str_literal, term_sexpr, to_term
 from .program import Program
 from .provenance import Growth, made_by, node_index, serialize
-from .schema import PROV
+from .schema import GOAL, PROV, REACHED
 
 #: larger e-graphs are not serialized per step to name the rules of the trail
 TRAIL_MAX_ENODES = 20_000
@@ -64,6 +64,9 @@ class Session:
         # ``reuse``) and their expressions: a later insertion refers to them
         self.known: dict[Term, str] = {}
         self._enodes: int | None = None  # the e-node count, while no call may have changed it
+        #: whether the goal class held a term free of differentials after the last probing step
+        self.reached = False
+        self.goal: str | None = None  # the goal class's handle (add with ``goal``)
         # the derivation trail (provenance programs only): watched handles, extracted after
         # every iteration; a change of the extracted term is one step
         self.watched: dict[str, str] = {}
@@ -81,6 +84,7 @@ class Session:
             self.eg.run_program(*self.p.push)
         self.var_shapes, self.known = {}, {}
         self.watched, self._last = {}, {}
+        self.goal, self.reached = None, False
         if self.growth is not None:  # the records were of the e-graph forgotten
             self.growth = Growth(TRAIL_MAX_ENODES)
 
@@ -146,14 +150,17 @@ class Session:
             return EngineError(f"e-graph panic (an ill-typed union: is a rule unsound?): {first}")
         return EngineError(f"e-graph error: {first}")
 
-    def add(self, t: Term, varying: set[str] = frozenset(), reuse: bool = False) -> str:
+    def add(self, t: Term, varying: set[str] = frozenset(), reuse: bool = False,
+            goal: bool = False) -> str:
         """Insert a term; returns the name of its e-class handle.
 
         Every variable is marked free of differentials, and constant unless it is in
         ``varying`` (the variable of differentiation), and gets its shape: from one
         ``constvar``/``varyvar`` fact, unpacked by the helper rules before the next step.
         Subterms inserted before (shared ones, and terms inserted with ``reuse``) are referred
-        to, not written again: each node written costs egglog a few microseconds.
+        to, not written again: each node written costs egglog a few microseconds. With
+        ``goal``, its class is the one a step run with ``probe`` tests for a term free of
+        differentials (:attr:`reached`).
         """
         cmds = []
         for name, shape in var_shapes(t).items():
@@ -169,6 +176,12 @@ class Session:
         binds, expr = term_sexpr(t, self.codec, known, bind_root=reuse)
         cmds += binds
         cmds.append(f"(let {handle} {expr})")
+        if goal:
+            if "free" not in self.p.analyses:
+                raise EngineError("internal: a goal class needs a program with the collect or "
+                                  "close phase")
+            cmds.append(f"({GOAL} {handle})")
+            self.goal = handle
         self.run("\n".join(cmds), "insert")
         self.known = known
         if self.p.provenance:  # every e-node without a provenance yet is one of the input's
@@ -233,22 +246,31 @@ class Session:
                 outs.update(row.output for row in fn.rows)
         return len(outs)
 
-    def step(self, cmds, settle: int = 0) -> tuple[bool, int, bool]:
+    def step(self, cmds, settle: int = 0, probe: bool = False) -> tuple[bool, int, bool]:
         """Run parsed commands and count matches per rule; returns ``(changed, enodes,
         settled)``: whether the e-graph changed, its e-node count (read in the same egglog call)
-        and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule),
-        whether the last round changed nothing: its runs and the run before them report no change
-        (a saturation's last, unchanged iteration is not reported, so the run before is the
-        previous round's), i.e. the repetition reached its fixpoint and running it again would
-        be a no-op.
+        and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule,
+        helpers aside), whether the last round reached the fixpoint: its last ``settle + 1``
+        iterations report no change. A round's helpers saturate (their last iteration, reported,
+        is unchanged, and every one before it changed): helpers first, the window is that last
+        helper iteration and the round's runs, unchanged after the helpers had saturated; helpers
+        last, the runs and one helper iteration (the only one when the runs added nothing).
+        Either way running the round again would be a no-op.
+
+        With ``probe``, the same call brings the ``free`` analysis up to date and sets
+        :attr:`reached`: whether the goal class (:meth:`add` with ``goal``) now holds a term
+        free of differentials (one call instead of a step and a :meth:`is_free`).
         """
         self._enodes = None
         with self._timed("rules"):
             try:
-                out = self.eg.run_program(*cmds, *self.p.print_size)
+                out = self.eg.run_program(*cmds, *(self.p.probe_goal if probe else ()),
+                                          *self.p.print_size)
             except BaseException as e:
                 raise self._failure(e) from None
-        report = out[-2].report
+        report = out[len(cmds) - 1].report
+        if probe:
+            self.reached = any(name == REACHED and k for name, k in out[-1].sizes)
         bases, matches = self.p.rule_base, self.matches
         for rname, n in report.num_matches_per_rule.items():
             base = bases.get(rname, 0)
@@ -305,9 +327,13 @@ class Session:
         """The e-graph as plain data (:func:`rewrite.egraph.provenance.serialize`)."""
         return serialize(self.eg, self.codec, self.p.provenance)
 
-    def report(self, reason: str) -> Report:
-        """The run so far; closing the session adds the time it takes to the reports made."""
-        eclasses, enodes = self.eclasses(), self.size()
+    def report(self, reason: str, classes: bool = True) -> Report:
+        """The run so far; closing the session adds the time it takes to the reports made.
+        Without ``classes``, the e-classes are not counted (reported as 0): for a run whose
+        report is absorbed into another's (:meth:`~rewrite.report.Report.absorb` keeps the
+        e-classes of the report absorbing it), counting would read the whole e-graph for
+        nothing."""
+        eclasses, enodes = self.eclasses() if classes else 0, self.size()
         r = Report(reason, self.iterations, eclasses, enodes, time.perf_counter() - self.t0,
                    dict(self.matches), list(self.phases), list(self.history), dict(self.timings))
         self._reports.append(r)
