@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..errors import EngineError
 from ..rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet
@@ -16,7 +17,38 @@ from .schema import ANALYSES, GOAL_RULES, declarations, helper_plan, helpers_of,
 
 #: rounds a phase's directed block may repeat per step, and rounds per egglog call
 DIRECTED_REPEAT = 32
-DIRECTED_CHUNK = 4
+DIRECTED_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class PhaseCommands:
+    """The egglog commands of one iteration of a phase (:meth:`Program.run_commands`); each is a
+    list of commands for one call. Helpers (shapes and the analyses the rules test) run before
+    the phase's rulesets, or at the end of the directed block when there is one.
+
+    ``step`` runs the phase's rulesets once (``step_runs`` of them). In a phase made only of
+    directed rules (expand, collect, tidy), ``chunk`` is up to :data:`DIRECTED_CHUNK` steps in
+    one call, stopping early at the phase's fixpoint: the rounds such a phase needs grow with
+    the depth of the input, and one call per round costs more than the round itself on small
+    inputs (a chunk whose last round changed nothing reached the fixpoint: ``settle`` of
+    :meth:`~rewrite.egraph.session.Session.step`).
+
+    In a phase that also has equations, its rulesets made only of directed rules (like
+    ``identities-debris``) form a ``block`` (``block_runs`` rulesets) run to a bounded fixpoint
+    (up to :data:`DIRECTED_REPEAT` rounds) before each step of the equations, so what they can
+    conclude never waits behind the growth of the equational closure: ``block`` is up to
+    :data:`DIRECTED_CHUNK` rounds and ``block_round`` one, so that limits are checked in
+    between; ``fused`` is the whole block and the step in one call, for e-graphs far from the
+    limits (when the step needs no helpers of its own).
+    """
+
+    step: list
+    step_runs: int
+    chunk: list | None = None
+    block: list | None = None
+    block_round: list | None = None
+    block_runs: int = 0
+    fused: list | None = None
 
 
 class Program:
@@ -105,26 +137,9 @@ class Program:
         g.run_program(*self.pop)
         self.pool.free.append(g)
 
-    def run_commands(self, egraph, phase: str) -> tuple[tuple[list, list, int] | None, list,
-                                                         tuple[list, int] | None]:
-        """One iteration of ``phase`` as (directed block, step, chunk): shapes and analyses first
-        (at the end of the block, when there is one), then the phase's rulesets.
-
-        In a phase that also has equations, rulesets made only of directed rules (like
-        ``collect``) are cheap and run to a bounded fixpoint (up to :data:`DIRECTED_REPEAT`
-        rounds, :data:`DIRECTED_CHUNK` per call so that limits are checked in between) before
-        each single step of the equational ones, so what they can conclude is never waiting
-        behind the growth of the equational closure. The block (a chunk, a single round, and the
-        number of directed rulesets in a round) is ``None`` otherwise.
-
-        In a phase made only of directed rules (expand, collect, tidy), ``chunk`` is
-        :data:`DIRECTED_CHUNK` steps in one call (each step's helpers first, as in ``step``): the
-        rounds such a phase needs grow with the depth of the input, and one call per round costs
-        more than the round itself on small inputs; with it comes the number of rulesets in a
-        step, so that a chunk whose last step changed nothing is known to have reached the
-        phase's fixpoint without one more call (``settle`` of
-        :meth:`rewrite.egraph.session.Session.step`). ``chunk`` is ``None`` otherwise.
-        """
+    def run_commands(self, phase: str) -> PhaseCommands:
+        """The egglog commands of one iteration of ``phase`` (:class:`PhaseCommands`), built
+        once per program and phase."""
         if phase not in self.run_cache:
             if phase not in self.phases:
                 raise EngineError(f"internal: phase {phase!r} is not compiled in this program "
@@ -132,22 +147,23 @@ class Program:
             directed, names = split_phase(self.rs, phase)
             block_kinds, step_kinds = self.helpers[phase]
             step_helpers = f"(saturate (run {helpers_of(step_kinds)}))"
-            block = None
+            step = " ".join(f"(run {rs_name(n)})" for n in names)
+            block = block_round = fused = chunk = None
             if directed:
                 helpers = f"(saturate (run {helpers_of(block_kinds)}))"
                 runs = " ".join(f"(run {rs_name(n)})" for n in directed)
-                block = ([schedule(f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))")],
-                         [schedule(f"(run-schedule (seq {runs} {helpers}))")], len(directed))
+                block = [schedule(f"(run-schedule (repeat {DIRECTED_CHUNK} (seq {runs} {helpers})))")]
+                block_round = [schedule(f"(run-schedule (seq {runs} {helpers}))")]
                 if set(step_kinds) <= set(block_kinds):
-                    # a block call always ends with its helpers saturated: nothing to catch up
+                    # a block call always ends with its helpers saturated: nothing to catch up,
+                    # so the block and the step can share a call
                     step_helpers = ""
-            step = " ".join(f"(run {rs_name(n)})" for n in names)
-            chunk = None
-            if not directed and names and all(r.directed for r in self.rs.rules
-                                              if r.ruleset in names):
-                chunk = ([schedule(
-                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))")],
-                    len(names))
-            self.run_cache[phase] = (
-                block, [schedule(f"(run-schedule {step_helpers} (seq {step}))")], chunk)
+                    fused = [schedule(f"(run-schedule (repeat {DIRECTED_REPEAT} (seq {runs} "
+                                      f"{helpers})) (seq {step}))")]
+            elif names and all(r.directed for r in self.rs.rules if r.ruleset in names):
+                chunk = [schedule(
+                    f"(run-schedule (repeat {DIRECTED_CHUNK} {step_helpers} (seq {step})))")]
+            self.run_cache[phase] = PhaseCommands(
+                [schedule(f"(run-schedule {step_helpers} (seq {step}))")], len(names), chunk,
+                block, block_round, len(directed), fused)
         return self.run_cache[phase]

@@ -42,7 +42,7 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
     improvement, such as simplification) stops on NODE_LIMIT before a step that, growing as
     the last one did, would pass the node limit."""
     lim = limits or s.limits
-    block, step, chunk = s.p.run_commands(s.eg, phase)
+    cmds = s.p.run_commands(phase)
     iters, n_nodes = 0, s.size()
     reason: StopReason | None = None
     traced = s.p.provenance
@@ -57,25 +57,31 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
             break
         # several steps per call in a directed phase, far from the limits (one per call when a
         # derivation is traced step by step)
-        many = (chunk is not None and not traced and n_nodes * 64 < lim.enodes
-                and iters + DIRECTED_CHUNK <= lim.iterations)
+        far = not traced and n_nodes * 64 < lim.enodes
+        many = cmds.chunk is not None and far and iters + DIRECTED_CHUNK <= lim.iterations
         before = dict(s.matches) if traced else {}
-        if block is not None:
-            rounds = 0
-            while rounds < DIRECTED_REPEAT:
-                # whole chunks while far from the node limit, single rounds near it
-                whole = n_nodes * 64 < lim.enodes
-                changed, n_nodes, settled = s.step(block[0] if whole else block[1], settle=block[2])
-                rounds += DIRECTED_CHUNK if whole else 1
-                reason = over(lim, s, n_nodes)
-                if reason or not changed or settled:
-                    break
-            if reason:
-                break
         before_nodes = n_nodes
-        # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
-        changed, n_nodes, settled = s.step(*chunk, probe=free_goal) if many \
-            else s.step(step, probe=free_goal)
+        if cmds.fused is not None and far:  # the block to its fixpoint and the step, one call
+            changed, n_nodes, settled = s.step(cmds.fused, last=cmds.step_runs)
+        else:
+            if cmds.block is not None:
+                rounds = 0
+                while rounds < DIRECTED_REPEAT:
+                    # whole chunks while far from the node limit, single rounds near it
+                    whole = n_nodes * 64 < lim.enodes
+                    changed, n_nodes, settled = s.step(cmds.block if whole else cmds.block_round,
+                                                       settle=cmds.block_runs)
+                    rounds += DIRECTED_CHUNK if whole else 1
+                    reason = over(lim, s, n_nodes)
+                    if reason or not changed or settled:
+                        break
+                if reason:
+                    break
+            before_nodes = n_nodes
+            # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
+            changed, n_nodes, settled = (
+                s.step(cmds.chunk, cmds.step_runs, probe=free_goal) if many
+                else s.step(cmds.step, probe=free_goal))
         growth = n_nodes / max(before_nodes, 1)
         iters += DIRECTED_CHUNK if many else 1
         entry: IterationRecord = {"phase": phase, "iteration": iters, "enodes": n_nodes,

@@ -246,7 +246,8 @@ class Session:
                 outs.update(row.output for row in fn.rows)
         return len(outs)
 
-    def step(self, cmds, settle: int = 0, probe: bool = False) -> tuple[bool, int, bool]:
+    def step(self, cmds, settle: int = 0, probe: bool = False,
+             last: int = 0) -> tuple[bool, int, bool]:
         """Run parsed commands and count matches per rule; returns ``(changed, enodes,
         settled)``: whether the e-graph changed, its e-node count (read in the same egglog call)
         and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule,
@@ -259,7 +260,9 @@ class Session:
 
         With ``probe``, the same call brings the ``free`` analysis up to date and sets
         :attr:`reached`: whether the goal class (:meth:`add` with ``goal``) now holds a term
-        free of differentials (one call instead of a step and a :meth:`is_free`).
+        free of differentials (one call instead of a step and a :meth:`is_free`). With
+        ``last``, only the last ``last`` iterations tell whether it changed (a call that runs a
+        directed block to its fixpoint and then one step: the step's runs).
         """
         self._enodes = None
         with self._timed("rules"):
@@ -279,17 +282,20 @@ class Session:
                     rname[:-2] if rname.endswith("<-") else rname
             if base is not None:
                 matches[base] = matches.get(base, 0) + n
+        self._enodes = self._count(out[-1].sizes)
         # each access to ``iterations`` converts every iteration's report: read it only when
         # ``updated`` does not settle the answer
         changed, settled = report.updated, False
+        if changed and last:
+            return any(it.rule_set_report.changed
+                       for it in report.iterations[-last:]), self._enodes, False
         if not changed:
-            last = report.iterations[-1:]
-            changed = bool(last) and last[0].rule_set_report.changed
+            final = report.iterations[-1:]
+            changed = bool(final) and final[0].rule_set_report.changed
         elif settle:
             tail = report.iterations[-settle - 1:]
             settled = len(tail) == settle + 1 and not any(
                 it.rule_set_report.changed for it in tail)
-        self._enodes = self._count(out[-1].sizes)
         return changed, self._enodes, settled
 
     def extract(self, handle: str) -> Term:
