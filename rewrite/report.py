@@ -167,8 +167,8 @@ class IterationRecord(TypedDict):
 
 #: where a run's time inside the e-graph engine goes (:attr:`Report.timings`): restoring the
 #: loaded rules' checkpoint for a session and discarding the session's e-graph, inserting terms,
-#: running rules (with the e-node count that follows every step), and reading results
-#: (extraction, the goal test, sizes)
+#: running rules (with the e-node count and the goal test that ride along with every step), and
+#: reading results (extraction, sizes, e-class counts)
 TIMING_KINDS = ("checkpoint", "insert", "rules", "read")
 
 
