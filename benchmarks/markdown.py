@@ -453,7 +453,8 @@ def _time_split(sa: dict) -> list[str]:
             "the rest of the run's wall time is Python). *checkpoint*: restoring the loaded rules' "
             "checkpoint for each e-graph session (one for the derivation, one per round of simplifying "
             "G) and discarding the session's e-graph; *insert terms*: adding the objective and G; "
-            "*run rules*: the phases' rule runs (with the goal test riding along); *read results*: extraction, sizes and e-class counts.",
+            "*run rules*: the phases' rule runs (with the goal test riding along); "
+            "*read results*: extraction, sizes and e-class counts.",
             "",
             "| over the public cases | " + " | ".join(h for _, h in cols) + " | wall |",
             "|---|" + "---|" * (len(cols) + 1),

@@ -191,10 +191,12 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
     tidy rules left f's class with nothing to extract (overlapping rules, as in
     ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
-    h = s.add(f, varying={wrt}, reuse=True)  # the request grad(d(f), d(X)) refers to it
-    if watch:
-        s.watch("f", h)
-    if not may_match(s.p.rules_of["tidy"], f):  # running tidy's rules would change nothing
+    skip = not may_match(s.p.rules_of["tidy"], f)  # running tidy's rules would change nothing
+    if not skip or watch:  # else f goes in with the request grad(d(f), d(X)), one call fewer
+        h = s.add(f, varying={wrt}, reuse=True)  # the request refers to it
+        if watch:
+            s.watch("f", h)
+    if skip:
         s.phases.append({"phase": "tidy", "stop_reason": StopReason.SATURATED, "iterations": 0})
         return f
     before = sum(s.matches.values())
