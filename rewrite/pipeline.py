@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from .algebra import (
     apart_like_terms,
@@ -38,7 +39,7 @@ from .errors import CanonicalFormError, EngineError, LimitError, TracegradError,
 from .numeric import agree_numerically
 from .printing import NAMES, to_text
 from .report import Limits, Report, StopReason
-from .rulefile import PHASES, SUBSUMING_PHASES, Reach, RuleSet, may_match, operators, reach
+from .rulefile import PHASES, SUBSUMING_PHASES, Reach, Rule, RuleSet, may_match, operators, reach
 from .shapes import fmt_shape
 from .steps import Step, Steps, canonical_step, from_trail
 from .terms import Term, contains, free_vars, ill_typed, make, num, post_order, size
@@ -47,8 +48,10 @@ log = logging.getLogger("rewrite.engine")
 
 # ------------------------------------------------------------------------- schedules ----
 #: a derivation's session: the input's tidy, then expand and collect; its simplification runs
-#: in a session of its own
+#: in a session of its own. An input no tidy rule can match (most) gets a program of just
+#: DIFFERENTIATION_PHASES: each rule compiled is copied with every session's checkpoint.
 DERIVATION_PHASES = ("tidy", "expand", "collect")
+DIFFERENTIATION_PHASES = ("expand", "collect")
 #: one simplification round (the phases after any extra ones, such as close for simplify())
 SIMPLIFY_PHASES = ("tidy", "simplify")
 #: the phases an equivalence proof runs, in order: those of simplify(), in one e-graph where
@@ -191,7 +194,8 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
     tidy rules left f's class with nothing to extract (overlapping rules, as in
     ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
-    skip = not may_match(s.p.rules_of["tidy"], f)  # running tidy's rules would change nothing
+    # running tidy's rules would change nothing (a program without them: Pipeline.gradient)
+    skip = "tidy" not in s.p.phases or not may_match(s.p.rules_of["tidy"], f)
     if not skip or watch:  # else f goes in with the request grad(d(f), d(X)), one call fewer
         h = s.add(f, varying={wrt}, reuse=True)  # the request refers to it
         if watch:
@@ -238,6 +242,11 @@ class Pipeline:
         self.programs: OrderedDict[tuple, Program] = OrderedDict()
         self.reaches: dict[tuple, Reach] = {}  # (phases, start operators) -> reach
         self.lock = threading.Lock()
+
+    @cached_property
+    def tidy_rules(self) -> list[Rule]:
+        """The rules of the tidy phase."""
+        return [r for r in self.ruleset.rules if self.ruleset.phases[r.ruleset] == "tidy"]
 
     @property
     def functions(self):
@@ -289,7 +298,8 @@ class Pipeline:
         raised after the e-graph was made carries it (``error.session``)."""
         lim = limits or self.limits
         traced = keep_egraph or steps
-        s = Session(self.program_for(DERIVATION_PHASES, traced, terms=(f,), extra=GRADIENT_OPS),
+        phases = DERIVATION_PHASES if may_match(self.tidy_rules, f) else DIFFERENTIATION_PHASES
+        s = Session(self.program_for(phases, traced, terms=(f,), extra=GRADIENT_OPS),
                     lim, pooled=not keep_egraph, growth=keep_egraph)
         try:
             return self._gradient(s, f, wrt, lim, keep_egraph, steps)
@@ -347,7 +357,8 @@ class Pipeline:
     def jacobian(self, F: Term, x: Term, limits: Limits | None = None) -> tuple[Term, Report]:
         """J with vec(dF) = J*vec(dx) (``x`` occurs in ``F``), collected and simplified."""
         lim = limits or self.limits
-        with Session(self.program_for(DERIVATION_PHASES, terms=(F,), extra=JACOBIAN_OPS), lim) as s:
+        with Session(self.program_for(DIFFERENTIATION_PHASES, terms=(F,), extra=JACOBIAN_OPS),
+                     lim) as s:
             root = s.add(make("jac", make("d", F), make("d", x)), varying={x.attr}, goal=True)
             reason, rep = differentiate(s, root, F, lim)
             j = s.extract(root)
