@@ -680,9 +680,12 @@ def may_match(rules: Iterable[Rule], t: Term) -> bool:
     [False, True, True]
     """
     nodes = post_order(t)
+    by_op: dict[str, list[Term]] = {}  # a side can only match a node of its root's operator
+    for n in nodes:
+        by_op.setdefault(n.op, []).append(n)
     for r in rules:
         for side in (r.lhs,) if r.directed else (r.lhs, r.rhs):
-            for n in nodes:
+            for n in nodes if side.op == "pvar" else by_op.get(side.op, ()):
                 bound: dict[str, Term] = {}
                 if pattern_matches(side, n, bound) and conditions_may_hold(r, bound):
                     return True
