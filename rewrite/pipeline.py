@@ -20,7 +20,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 from .algebra import (
     apart_like_terms,
@@ -242,11 +241,14 @@ class Pipeline:
         self.programs: OrderedDict[tuple, Program] = OrderedDict()
         self.reaches: dict[tuple, Reach] = {}  # (phases, start operators) -> reach
         self.lock = threading.Lock()
+        self._phase_rules: dict[str, list[Rule]] = {}
 
-    @cached_property
-    def tidy_rules(self) -> list[Rule]:
-        """The rules of the tidy phase."""
-        return [r for r in self.ruleset.rules if self.ruleset.phases[r.ruleset] == "tidy"]
+    def phase_rules(self, phase: str) -> list[Rule]:
+        """The rules of ``phase``."""
+        if phase not in self._phase_rules:
+            self._phase_rules[phase] = [r for r in self.ruleset.rules
+                                        if self.ruleset.phases[r.ruleset] == phase]
+        return self._phase_rules[phase]
 
     @property
     def functions(self):
@@ -298,7 +300,8 @@ class Pipeline:
         raised after the e-graph was made carries it (``error.session``)."""
         lim = limits or self.limits
         traced = keep_egraph or steps
-        phases = DERIVATION_PHASES if may_match(self.tidy_rules, f) else DIFFERENTIATION_PHASES
+        phases = DERIVATION_PHASES if may_match(self.phase_rules("tidy"), f) \
+            else DIFFERENTIATION_PHASES
         s = Session(self.program_for(phases, traced, terms=(f,), extra=GRADIENT_OPS),
                     lim, pooled=not keep_egraph, growth=keep_egraph)
         try:
@@ -459,17 +462,28 @@ class Pipeline:
         When no rule of the phases can match the term (:func:`~rewrite.rulefile.may_match`),
         the run could change nothing and the term is returned without one (unless the steps are
         recorded): its report has the phases saturated after 0 iterations, and as e-nodes and
-        e-classes the term's distinct subterms, which the e-graph would have held.
+        e-classes the term's distinct subterms, which the e-graph would have held. Likewise a
+        leading phase none of whose rules can match the term is not run (nor compiled into the
+        session's program); its report says it saturated after 0 iterations.
         """
         t = canonical_sum(t)
+        # leading phases none of whose rules can match t would change nothing: not run, and
+        # not compiled into the session's program
+        lead = 0
+        while trail is None and lead < len(phases) \
+                and not may_match(self.phase_rules(phases[lead]), t):
+            lead += 1
+        skipped = [{"phase": ph, "stop_reason": StopReason.SATURATED, "iterations": 0}
+                   for ph in phases[:lead]]
+        if lead == len(phases):
+            if reads_back_as_itself(t):
+                n = len(post_order(t))
+                return t, Report(StopReason.SATURATED, 0, n, n, 0.0, {}, skipped, [])
+            lead, skipped = 0, []  # the extraction would respell t: run them all (rare)
+        phases = phases[lead:]
         program = self.program_for(phases, traced=trail is not None, replacing=replacing, terms=(t,))
-        if trail is None and reads_back_as_itself(t) \
-                and not may_match([r for ph in phases for r in program.rules_of[ph]], t):
-            n = len(post_order(t))
-            return t, Report(StopReason.SATURATED, 0, n, n, 0.0, {},
-                             [{"phase": ph, "stop_reason": StopReason.SATURATED, "iterations": 0}
-                              for ph in phases], [])
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
+            s.phases += skipped
             h = s.add(t)
             if trail is not None:
                 s.watch("G", h)
