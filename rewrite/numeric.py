@@ -36,8 +36,10 @@ def _fn_table(registry=None) -> _FnTable:
 
 
 def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
-             dims: Mapping[str, int] | None = None) -> np.ndarray:
-    """Value of ``t`` (a 2-D array) with variables from ``env`` (2-D arrays)."""
+             dims: Mapping[str, int] | None = None,
+             memo: dict[Term, np.ndarray] | None = None) -> np.ndarray:
+    """Value of ``t`` (a 2-D array) with variables from ``env`` (2-D arrays). ``memo`` holds
+    the values of subterms at the same point (shared by terms evaluated there; filled in)."""
     fns = _fn_table(registry)
     dims = dict(dims or {})
     for name, shape in var_shapes(t).items():
@@ -47,7 +49,7 @@ def evaluate(t: Term, env: Mapping[str, np.ndarray], registry=None,
             for d, n in zip(shape, arr.shape, strict=True):
                 if isinstance(d, str):
                     dims.setdefault(d, n)
-    memo: dict[Term, np.ndarray] = {}
+    memo = {} if memo is None else memo
 
     def dim(d) -> int:
         if isinstance(d, int):
@@ -357,9 +359,10 @@ def values_at_random_points(a: Term, b: Term, registry=None, tries: int = 3,
         dims = instantiate_dims(both, rng)
         env = random_point(both, rng, dims, spd=set(spd))
         try:
+            memo: dict[Term, np.ndarray] = {}  # subterms common to a and b: evaluated once
             with np.errstate(all="ignore"):
-                va = evaluate(a, env, registry, dims)
-                vb = evaluate(b, env, registry, dims)
+                va = evaluate(a, env, registry, dims, memo)
+                vb = evaluate(b, env, registry, dims, memo)
         except np.linalg.LinAlgError:  # a singular matrix at this point: outside the domain
             continue
         if np.all(np.isfinite(va)) and np.all(np.isfinite(vb)):
