@@ -267,3 +267,47 @@ def test_a_simplification_round_is_skipped_only_where_it_would_change_nothing():
             graph = pipe.run_round(t, phases, SUBSUMING_PHASES, [])
             assert graph is not None and graph[0] == fast[0], (str(t), str(graph[0]))
     assert skipped >= 10, skipped
+
+
+def test_reach_leaves_out_only_rules_that_never_match():
+    """A session's program holds only the rules :func:`rewrite.rulefile.reach` finds can match
+    from the operators of the inserted terms (functions by name, numbers by value) and of what
+    the rules build. On CI's fuzz objectives and their gradients, run in programs of every rule
+    of the phases, each rule that matches is one reach kept: the derivation (expand, collect
+    from the request grad(d(f), d(X))) and a simplification round (tidy, simplify)."""
+    from test_fuzz import ci_sample
+
+    from rewrite.algebra import strip_identities
+    from rewrite.egraph.run import run_phase
+    from rewrite.pipeline import DIFFERENTIATION_PHASES, GRADIENT_OPS, SIMPLIFY_PHASES, simplify_limits
+    from rewrite.rulefile import operators, reach
+    from rewrite.terms import make, post_order
+
+    engine = default_engine()
+    pipe = engine.pipeline
+    checked = fired_total = 0
+    for text, shapes in ci_sample()[:50]:
+        f = engine.term(text, shapes)
+        x = next(t for t in post_order(f) if t.op == "var" and t.attr == "X")
+        kept = reach(pipe.ruleset, DIFFERENTIATION_PHASES, {"var", "num", *GRADIENT_OPS} | operators(f))
+        with Session(pipe.program_for(DIFFERENTIATION_PHASES), Limits(seconds=10)) as s:
+            s.add(make("grad", make("d", f), make("d", x)), varying={"X"}, goal=True)
+            run_phase(s, "expand")
+            run_phase(s, "collect", free_goal=True)
+            fired = {n for n, k in s.matches.items() if k}
+        assert fired <= kept.rules, (text, sorted(fired - kept.rules))
+        fired_total += len(fired)
+        try:
+            g = strip_identities(engine.gradient(text, "X", shapes).term)
+        except rw.TracegradError:
+            continue
+        kept = reach(pipe.ruleset, SIMPLIFY_PHASES, {"var", "num"} | operators(g))
+        with Session(pipe.program_for(SIMPLIFY_PHASES), Limits()) as s:
+            s.add(g)
+            for ph in SIMPLIFY_PHASES:
+                run_phase(s, ph, simplify_limits(ph), cautious=True)
+            fired = {n for n, k in s.matches.items() if k}
+        assert fired <= kept.rules, (text, sorted(fired - kept.rules))
+        checked += 1
+        fired_total += len(fired)
+    assert checked >= 40 and fired_total >= 500, (checked, fired_total)
