@@ -122,11 +122,14 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run(self, text: str, kind: str = "read"):
+    def run(self, text: str, kind: str = "read", size: bool = False):
+        """Parse and run egglog commands (their outputs; with ``size``, a ``print-size`` runs
+        last in the same call)."""
         self._enodes = None
         with self._timed(kind):
             try:
-                return self.eg.run_program(*self.eg.parse_program(text))
+                return self.eg.run_program(*self.eg.parse_program(text),
+                                           *(self.p.print_size if size else ()))
             except BaseException as e:
                 raise self._failure(e) from None
 
@@ -182,7 +185,9 @@ class Session:
                                   "close phase")
             cmds.append(f"({GOAL} {handle})")
             self.goal = handle
-        self.run("\n".join(cmds), "insert")
+        # the e-node count in the same call (every phase run starts by reading it)
+        out = self.run("\n".join(cmds), "insert", size=True)
+        self._enodes = self._count(out[-1].sizes)
         self.known = known
         if self.p.provenance:  # every e-node without a provenance yet is one of the input's
             self.step(self.p.origin)
