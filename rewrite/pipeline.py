@@ -463,12 +463,12 @@ class Pipeline:
         the run could change nothing and the term is returned without one (unless the steps are
         recorded): its report has the phases saturated after 0 iterations, and as e-nodes and
         e-classes the term's distinct subterms, which the e-graph would have held. Likewise a
-        leading phase none of whose rules can match the term is not run (nor compiled into the
-        session's program); its report says it saturated after 0 iterations.
+        leading phase none of whose rules can match the term is not run; its report says it
+        saturated after 0 iterations.
         """
         t = canonical_sum(t)
-        # leading phases none of whose rules can match t would change nothing: not run, and
-        # not compiled into the session's program
+        # leading phases none of whose rules can match t would change nothing: not run (still
+        # compiled: a program per set of phases run would be compiled for many more inputs)
         lead = 0
         while trail is None and lead < len(phases) \
                 and not may_match(self.phase_rules(phases[lead]), t):
@@ -480,7 +480,6 @@ class Pipeline:
                 n = len(post_order(t))
                 return t, Report(StopReason.SATURATED, 0, n, n, 0.0, {}, skipped, [])
             lead, skipped = 0, []  # the extraction would respell t: run them all (rare)
-        phases = phases[lead:]
         program = self.program_for(phases, traced=trail is not None, replacing=replacing, terms=(t,))
         with Session(program, Limits(**SIMPLIFY_LIMITS)) as s:
             s.phases += skipped
@@ -488,7 +487,7 @@ class Pipeline:
             if trail is not None:
                 s.watch("G", h)
             reason = StopReason.SATURATED
-            for ph in phases:
+            for ph in phases[lead:]:
                 reason = run_phase(s, ph, simplify_limits(ph), cautious=True)
             try:
                 out = s.extract(h)

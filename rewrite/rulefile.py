@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -628,33 +628,9 @@ class Reach:
     ops: frozenset[str]
 
 
-def operators(t: Term, computed: Container[str] = ()) -> set[str]:
-    """The operators of ``t`` (pattern variables left out), and, finer, its functions by name
-    (``fn:exp``) and its numbers by value (``num:0``); a pattern variable in ``computed`` (a
-    rule's computed number) is a number of any value (``num:*``).
-
-    >>> from rewrite.stock import parse
-    >>> sorted(operators(parse("exp(X) + 0*X", {"X": (2, 3)})))
-    ['add', 'fn', 'fn:exp', 'num', 'num:0', 'scale', 'var']
-    """
-    out = set()
-    for n in post_order(t):
-        if n.op == "pvar":
-            if n.attr in computed:
-                out.update(("num", "num:*"))
-            continue
-        out.add(n.op)
-        if n.op == "fn":
-            out.add(f"fn:{n.attr}")
-        elif n.op == "num":
-            out.add(f"num:{n.attr}")
-    return out
-
-
-def _present(kinds: set[str], have: set[str]) -> bool:
-    """Whether every kind a pattern names can occur: a number of a given value also when
-    numbers of any value can (``num:*``)."""
-    return all(k in have or (k.startswith("num:") and "num:*" in have) for k in kinds)
+def operators(t: Term) -> set[str]:
+    """The operators of ``t`` (pattern variables left out)."""
+    return {n.op for n in post_order(t) if n.op != "pvar"}
 
 
 def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
@@ -670,8 +646,8 @@ def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
     (True, False, False)
     """
     wanted = set(phases)
-    sides = [(r.name, operators(r.lhs, r.computed), operators(r.rhs, r.computed), r.directed)
-             for r in rs.rules if rs.phases[r.ruleset] in wanted]
+    sides = [(r.name, operators(r.lhs), operators(r.rhs), r.directed) for r in rs.rules
+             if rs.phases[r.ruleset] in wanted]
     have, chosen = set(start), set()
     grew = True
     while grew:
@@ -679,15 +655,15 @@ def reach(rs: RuleSet, phases: Iterable[str], start: Iterable[str]) -> Reach:
         for name, lhs, rhs, directed in sides:
             if name in chosen:
                 continue
-            if _present(lhs, have):
+            if lhs <= have:
                 chosen.add(name)
                 have |= rhs
                 grew = True
-            elif not directed and _present(rhs, have):
+            elif not directed and rhs <= have:
                 chosen.add(name)
                 have |= lhs
                 grew = True
-    return Reach(frozenset(chosen), frozenset(k for k in have if ":" not in k))
+    return Reach(frozenset(chosen), frozenset(have))
 
 
 def may_match(rules: Iterable[Rule], t: Term) -> bool:

@@ -271,10 +271,10 @@ def test_a_simplification_round_is_skipped_only_where_it_would_change_nothing():
 
 def test_reach_leaves_out_only_rules_that_never_match():
     """A session's program holds only the rules :func:`rewrite.rulefile.reach` finds can match
-    from the operators of the inserted terms (functions by name, numbers by value) and of what
-    the rules build. On CI's fuzz objectives and their gradients, run in programs of every rule
-    of the phases, each rule that matches is one reach kept: the derivation (expand, collect
-    from the request grad(d(f), d(X))) and a simplification round (tidy, simplify)."""
+    from the operators of the inserted terms and of what the rules build. On CI's fuzz
+    objectives and their gradients, run in programs of every rule of the phases, each rule that
+    matches is one reach kept: the derivation (expand, collect from the request
+    grad(d(f), d(X))) and a simplification round (tidy, simplify)."""
     from test_fuzz import ci_sample
 
     from rewrite.algebra import strip_identities
