@@ -60,28 +60,24 @@ def run_phase(s: Session, phase: str, limits: Limits | None = None,
         far = not traced and n_nodes * 64 < lim.enodes
         many = cmds.chunk is not None and far and iters + DIRECTED_CHUNK <= lim.iterations
         before = dict(s.matches) if traced else {}
-        before_nodes = n_nodes
-        if cmds.fused is not None and far:  # the block to its fixpoint and the step, one call
-            changed, n_nodes, settled = s.step(cmds.fused, last=cmds.step_runs)
-        else:
-            if cmds.block is not None:
-                rounds = 0
-                while rounds < DIRECTED_REPEAT:
-                    # whole chunks while far from the node limit, single rounds near it
-                    whole = n_nodes * 64 < lim.enodes
-                    changed, n_nodes, settled = s.step(cmds.block if whole else cmds.block_round,
-                                                       settle=cmds.block_runs)
-                    rounds += DIRECTED_CHUNK if whole else 1
-                    reason = over(lim, s, n_nodes)
-                    if reason or not changed or settled:
-                        break
-                if reason:
+        if cmds.block is not None:
+            rounds = 0
+            while rounds < DIRECTED_REPEAT:
+                # whole chunks while far from the node limit, single rounds near it
+                whole = n_nodes * 64 < lim.enodes
+                changed, n_nodes, settled = s.step(cmds.block if whole else cmds.block_round,
+                                                   settle=cmds.block_runs)
+                rounds += DIRECTED_CHUNK if whole else 1
+                reason = over(lim, s, n_nodes)
+                if reason or not changed or settled:
                     break
-            before_nodes = n_nodes
-            # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
-            changed, n_nodes, settled = (
-                s.step(cmds.chunk, cmds.step_runs, probe=free_goal) if many
-                else s.step(cmds.step, probe=free_goal))
+            if reason:
+                break
+        before_nodes = n_nodes
+        # a chunk whose last step changed nothing ended at the phase's fixpoint ("settled")
+        changed, n_nodes, settled = (
+            s.step(cmds.chunk, cmds.step_runs, probe=free_goal) if many
+            else s.step(cmds.step, probe=free_goal))
         growth = n_nodes / max(before_nodes, 1)
         iters += DIRECTED_CHUNK if many else 1
         entry: IterationRecord = {"phase": phase, "iteration": iters, "enodes": n_nodes,

@@ -251,23 +251,18 @@ class Session:
                 outs.update(row.output for row in fn.rows)
         return len(outs)
 
-    def step(self, cmds, settle: int = 0, probe: bool = False,
-             last: int = 0) -> tuple[bool, int, bool]:
+    def step(self, cmds, settle: int = 0, probe: bool = False) -> tuple[bool, int, bool]:
         """Run parsed commands and count matches per rule; returns ``(changed, enodes,
         settled)``: whether the e-graph changed, its e-node count (read in the same egglog call)
-        and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule,
-        helpers aside), whether the last round reached the fixpoint: its last ``settle + 1``
-        iterations report no change. A round's helpers saturate (their last iteration, reported,
-        is unchanged, and every one before it changed): helpers first, the window is that last
-        helper iteration and the round's runs, unchanged after the helpers had saturated; helpers
-        last, the runs and one helper iteration (the only one when the runs added nothing).
-        Either way running the round again would be a no-op.
+        and, with ``settle`` (the number of ruleset runs in a round of a repeated schedule),
+        whether the last round changed nothing: its runs and the run before them report no change
+        (a saturation's last, unchanged iteration is not reported, so the run before is the
+        previous round's), i.e. the repetition reached its fixpoint and running it again would
+        be a no-op.
 
         With ``probe``, the same call brings the ``free`` analysis up to date and sets
         :attr:`reached`: whether the goal class (:meth:`add` with ``goal``) now holds a term
-        free of differentials (one call instead of a step and a :meth:`is_free`). With
-        ``last``, only the last ``last`` iterations tell whether it changed (a call that runs a
-        directed block to its fixpoint and then one step: the step's runs).
+        free of differentials (one call instead of a step and a :meth:`is_free`).
         """
         self._enodes = None
         with self._timed("rules"):
@@ -291,9 +286,6 @@ class Session:
         # each access to ``iterations`` converts every iteration's report: read it only when
         # ``updated`` does not settle the answer
         changed, settled = report.updated, False
-        if changed and last:
-            return any(it.rule_set_report.changed
-                       for it in report.iterations[-last:]), self._enodes, False
         if not changed:
             final = report.iterations[-1:]
             changed = bool(final) and final[0].rule_set_report.changed
