@@ -79,4 +79,3 @@ eg = egglog_bindings()
 # egglog logs a failed extraction before raising it; the engine turns the failure into a typed
 # error (or a documented fallback), so the log line would only be noise on a user's stderr.
 logging.getLogger("egglog.extract").setLevel(logging.CRITICAL)
-
