@@ -187,14 +187,16 @@ def tidy_input(s: Session, f: Term, wrt: str, watch: bool = False) -> Term | Non
 
     Differentiation replaces what it expands (d(A') by d(A)'); if a subterm such as X'' were
     proven equal to X only later, the replaced d(X'') would become d(X) itself and the
-    gradient could not be read off. So the objective is tidied first (unless no tidy rule can
-    match it, :func:`~rewrite.rulefile.may_match`); when that changes it, the e-graph is reset
+    gradient could not be read off. So the objective is tidied first (unless the session's
+    program has no tidy rules: none can match it, :func:`~rewrite.rulefile.may_match`, decided
+    by :meth:`Pipeline.gradient`); when that changes it, the e-graph is reset
     and the tidied term is differentiated instead. None when the replacing
     tidy rules left f's class with nothing to extract (overlapping rules, as in
     ``(X*eye(3))'*X`` under ``inv(inv(·))``; the caller then tidies with rules that only add).
     """
-    # running tidy's rules would change nothing (a program without them: Pipeline.gradient)
-    skip = "tidy" not in s.p.phases or not may_match(s.p.rules_of["tidy"], f)
+    # the program has tidy's rules only when one may match f (Pipeline.gradient); without
+    # them, running tidy would change nothing
+    skip = "tidy" not in s.p.phases
     if not skip or watch:  # else f goes in with the request grad(d(f), d(X)), one call fewer
         h = s.add(f, varying={wrt}, reuse=True)  # the request refers to it
         if watch:

@@ -222,7 +222,7 @@ def test_tidy_is_skipped_only_where_no_tidy_rule_can_match():
     for text, shapes in ci_sample()[:300]:
         f = engine.term(text, shapes)
         program = engine.pipeline.program_for(DERIVATION_PHASES, terms=(f,), extra=GRADIENT_OPS)
-        can = may_match(program.rules_of["tidy"], f)
+        can = may_match(engine.pipeline.phase_rules("tidy"), f)
         with Session(program, Limits()) as s:
             s.add(f, varying={"X"})
             run_phase(s, "tidy")

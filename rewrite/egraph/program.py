@@ -94,10 +94,7 @@ class Program:
                              for c in probe.parse_program(line)]
         except eg.EggSmolError as e:  # pragma: no cover - a compiler bug, not user input
             raise EngineError(f"internal: rules failed to compile: {e}") from None
-        self.run_cache: dict[str, list] = {}
-        #: the compiled rules of each phase
-        self.rules_of: dict[str, list] = {ph: [r for r in rs.rules if rs.phases[r.ruleset] == ph]
-                                          for ph in self.phases}
+        self.run_cache: dict[str, PhaseCommands] = {}
         self.pool = threading.local()
         self.push = probe.parse_program("(push)")
         self.pop = probe.parse_program("(pop)")
